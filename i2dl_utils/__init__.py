@@ -1,0 +1,1 @@
+"""Shared library of the i2dl exercise-08 course kit: data, training, checks, plots, course tooling."""
