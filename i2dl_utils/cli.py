@@ -5,13 +5,13 @@ import time
 
 import numpy as np
 
+from . import config
+
 
 def cmd_data(args) -> int:
     from .data import provision
     from .data.sources import DataSourceError
     from .data.splits import split_indices
-    from . import config
-
     try:
         result = provision(args.source, args.idx_dir, args.force)
     except DataSourceError as err:
@@ -33,6 +33,16 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_release(args) -> int:
+    from .course.release import release
+
+    out = release(assignment=args.assignment)
+    print(f"release written to {out} (no solution or hidden-test line leaked)")
+    for notebook in sorted(out.glob("*.ipynb")):
+        print(f"  {notebook.name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="i2dl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a folder with the four standard MNIST IDX files (raw or .gz)")
     data.add_argument("--force", action="store_true", help="fetch again even if the cache is valid")
     data.set_defaults(func=cmd_data)
+
+    rel = sub.add_parser("release", help="regenerate release/ from source/ with nbgrader",
+                         description="Run nbgrader generate_assignment (solutions stripped, hidden "
+                                     "tests removed), then check that nothing leaked into release/.")
+    rel.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    rel.set_defaults(func=cmd_release)
 
     demo = sub.add_parser("demo", help="the main job: provision data and print the split summary",
                           description="Provision MNIST and print the split summary.")

@@ -1,0 +1,27 @@
+"""nbgrader settings of the course (read by `nbgrader ...` and by i2dl_utils.course)."""
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets when this file is loaded)
+
+root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = root
+c.CourseDirectory.course_id = "i2dl"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
+
+# What a student sees in place of a solution: the task's own "# TODO: ..." hint stays above.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Author and grade with the standard kernel name (the grader swaps in its sandboxed kernel).
+c.Execute.kernel_name = "python3"
+# Per-cell limit; the grader adds a per-notebook limit (i2dl grade --timeout).
+c.Execute.timeout = 300
+# Deleted test cells come back at grading (and then score what the restored test gives).
+c.OverwriteCells.add_missing_cells = True
+
+# Any stderr in a graded test cell scores 0 in nbgrader: drop known harmless noise first.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"(GPU available|TPU available|HPU available|LOCAL_RANK|Seed set to|💡 Tip|"
+    r"UserWarning|DeprecationWarning|FutureWarning|PossibleUserWarning|Trainer\.fit stopped)"
+)

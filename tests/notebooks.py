@@ -1,0 +1,56 @@
+"""Running notebooks in tests: execute with nbclient, read per-test-cell results, build variants."""
+import copy
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "source" / "exercise_08"
+RELEASE = ROOT / "release" / "exercise_08"
+
+
+def read(path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbformat.NotebookNode:
+    """Execute a copy top to bottom (errors recorded, not raised), as a grading run would."""
+    nb = copy.deepcopy(nb)
+    env = {**os.environ, "I2DL_PROGRESS_BAR": "0"}
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(cwd)}}, env=env).execute(env=env)
+    return nb
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def cell_results(nb: nbformat.NotebookNode) -> dict:
+    """{grade_id: None if the test cell passed, else its error / stderr text} for every test cell."""
+    results = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and _meta(cell).get("grade") and not _meta(cell).get("solution"):
+            errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+            stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+            results[_meta(cell)["grade_id"]] = "\n".join(errors + stderr) or None
+    return results
+
+
+def restore_tests(release_nb, source_nb) -> nbformat.NotebookNode:
+    """What nbgrader's OverwriteCells does at grading: test cells come back from the source."""
+    tests = {_meta(c)["grade_id"]: c for c in source_nb.cells if _meta(c).get("grade")}
+    nb = copy.deepcopy(release_nb)
+    nb.cells = [copy.deepcopy(tests.get(_meta(c).get("grade_id"), c)) for c in nb.cells]
+    return nb
+
+
+def replace_cell(nb, grade_id: str, source: str) -> nbformat.NotebookNode:
+    """A copy of nb with the cell `grade_id` holding `source` (e.g. a seeded wrong solution)."""
+    nb = copy.deepcopy(nb)
+    matches = [c for c in nb.cells if _meta(c).get("grade_id") == grade_id]
+    assert len(matches) == 1, f"no single cell {grade_id}"
+    matches[0].source = source
+    return nb
