@@ -25,3 +25,6 @@ c.IgnorePattern.pattern = (
     r"(GPU available|TPU available|HPU available|LOCAL_RANK|Seed set to|💡 Tip|"
     r"UserWarning|DeprecationWarning|FutureWarning|PossibleUserWarning|Trainer\.fit stopped)"
 )
+
+# Files that never belong to an assignment (TensorBoard logs of a local run, caches).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "lightning_logs"]

@@ -25,6 +25,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*tensorboardX.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
 def seed_everything(seed: int) -> None:
