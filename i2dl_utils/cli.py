@@ -1,7 +1,9 @@
 """The `i2dl` command: data | release | grade | demo (each has --help)."""
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +45,49 @@ def cmd_release(args) -> int:
     return 0
 
 
+def _print_run(run) -> None:
+    from .course.report import summary
+    print(summary(run.csv))
+    print(f"grade table: {run.csv}")
+    print(f"feedback:    {run.feedback}/<student>/<assignment>/*.html")
+    print(f"{run.counts['graded now']} graded now, {run.counts['unchanged']} unchanged since the last run "
+          f"(--force regrades), {run.seconds:.1f} s")
+
+
+def cmd_grade(args) -> int:
+    from .course.grade import Options, grade
+    from .course.sandbox import SandboxUnavailable
+    options = Options(assignment=args.assignment, workers=args.workers, db_url=args.db, timeout=args.timeout,
+                      sandbox=not args.no_sandbox, force=args.force)
+    try:
+        run = grade(args.submissions, options=options)
+    except (SandboxUnavailable, NotADirectoryError) as err:
+        print(f"i2dl grade: {err}", file=sys.stderr)
+        return 2
+    _print_run(run)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .course import examples
+    from .course.grade import Options, grade
+    from .course.release import release
+
+    code = cmd_data(args)
+    if code:
+        return code
+    release_dir = release(assignment=args.assignment)
+    print(f"release regenerated: {release_dir}")
+    root = config.course_root()
+    folder = root / "demo" / "submissions"
+    expected = examples.demo_submissions(root / "source" / args.assignment, release_dir, folder, args.assignment)
+    print(f"example submissions in {folder}:")
+    for student, what in expected.items():
+        print(f"  {student:<16} {what}")
+    _print_run(grade(folder, options=Options(assignment=args.assignment, workers=args.workers, force=True)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="i2dl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,14 +108,41 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
     rel.set_defaults(func=cmd_release)
 
-    demo = sub.add_parser("demo", help="the main job: provision data and print the split summary",
-                          description="Provision MNIST and print the split summary.")
-    demo.set_defaults(func=cmd_data, source="auto", idx_dir=None, force=False)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    grd = sub.add_parser("grade", help="autograde a folder of submissions (sandboxed, in parallel)",
+                         description="Autograde SUBMISSIONS/<student_id>/<assignment>/*.ipynb (or one "
+                                     "<student_id>.zip per student) with nbgrader: each kernel in a bubblewrap "
+                                     "sandbox, grades into the gradebook and autograded/, HTML feedback per "
+                                     "student in feedback/, the grade table in grades.csv. Unchanged submissions "
+                                     "graded before are skipped unless --force.")
+    grd.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one entry per student")
+    grd.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    grd.add_argument("--workers", type=int, default=workers,
+                     help="submissions graded at once (default %(default)s; each kernel gets cores/workers threads)")
+    grd.add_argument("--db", metavar="URL", help="gradebook as an SQLAlchemy URL (default: gradebook.db in the "
+                                                 "course root); a fresh one gets the assignment's cells")
+    grd.add_argument("--timeout", type=int, default=1800, metavar="S",
+                     help="seconds per notebook (default %(default)s); each cell also has Execute.timeout "
+                          "from nbgrader_config.py")
+    grd.add_argument("--no-sandbox", action="store_true",
+                     help="run student code without bubblewrap (only for trusted code on a throwaway machine)")
+    grd.add_argument("--force", action="store_true", help="regrade submissions that are unchanged since the last run")
+    grd.set_defaults(func=cmd_grade)
+
+    demo = sub.add_parser("demo", help="provision data, regenerate the release, grade three example submissions",
+                          description="Provision MNIST (as `i2dl data`), regenerate release/, build three "
+                                      "submissions from the notebooks themselves (all solved, untouched, half "
+                                      "solved) in demo/submissions, grade them and print the grade table.")
+    demo.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    demo.add_argument("--workers", type=int, default=workers, help="submissions graded at once (default %(default)s)")
+    demo.set_defaults(func=cmd_demo, source="auto", idx_dir=None, force=False)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    # nbgrader runs `alembic` from PATH when it creates a gradebook: find the one beside this Python.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     start = time.perf_counter()
     code = args.func(args)
     print(f"i2dl {args.command}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
