@@ -1,0 +1,106 @@
+"""Grading cost on a training-dominated notebook (figures and ratios, no asserts).
+
+    python benchmarks/grading.py [--submissions N]
+
+1. overhead: grading one submission (sandbox, nbgrader's two passes, feedback, CSV) against a plain
+   `jupyter nbconvert --execute` of the same notebook with the same threads;
+2. throughput: N submissions with 1 worker and with 2 workers. The kit gives each kernel
+   cores // workers threads, so one worker already uses both cores for torch; the single-threaded
+   row shows the parallel efficiency of the workers themselves.
+The fixture notebook (tests/fixtures/train_course) trains a small MLP for ~15-20 s on one thread.
+Other jobs on the machine change every figure: the load average is printed before and after.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from i2dl_utils.course import examples  # noqa: E402
+from i2dl_utils.course.grade import Options, grade  # noqa: E402
+from i2dl_utils.course.release import generate  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "train_course"
+ASSIGNMENT = "train"
+
+
+def course(folder: Path) -> Path:
+    root = folder / "course"
+    shutil.copytree(FIXTURE, root)
+    generate(root, assignment=ASSIGNMENT)
+    return root
+
+
+def submissions(root: Path, folder: Path, n: int) -> Path:
+    solved = examples.build(root / "source" / ASSIGNMENT, root / "release" / ASSIGNMENT)
+    for i in range(n):
+        examples.write(folder, f"s{i:02d}", ASSIGNMENT, solved)
+    return folder
+
+
+def timed_grade(folder: Path, subs: Path, **options) -> float:
+    root = course(folder)
+    start = time.perf_counter()
+    run = grade(subs, root, Options(assignment=ASSIGNMENT, progress=False, force=True, **options))
+    seconds = time.perf_counter() - start
+    assert all(o.status == "graded" for o in run.outcomes), [(o.student, o.reason) for o in run.outcomes]
+    return seconds
+
+
+def plain_execute(root: Path, folder: Path, threads: int) -> float:
+    solved = examples.build(root / "source" / ASSIGNMENT, root / "release" / ASSIGNMENT)
+    notebook = examples.write(folder, "plain", ASSIGNMENT, solved) / "train.ipynb"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE", I2DL_PROGRESS_BAR="0")
+    start = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--execute", "--to", "notebook",
+                    "--output", str(folder / "plain-out.ipynb"), str(notebook)], check=True, env=env,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the overhead comparison")
+    args = parser.parse_args()
+    n, repeats = args.submissions, args.repeats
+    cores = os.cpu_count() or 1
+    print(f"cores: {cores}, load average before: {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="i2dl-bench-") as scratch:
+        scratch = Path(scratch)
+        root = course(scratch / "course")
+        one = submissions(root, scratch / "one", 1)
+        many = submissions(root, scratch / "many", n)
+
+        plain, graded = [], []
+        for i in range(repeats):                  # interleaved; the fastest of each is the least disturbed
+            plain.append(plain_execute(root, scratch / f"plain{i}", cores))
+            graded.append(timed_grade(scratch / f"g{i}", one, workers=1))
+        print(f"\noverhead (1 submission, {cores} threads; fastest of {repeats}, all: "
+              f"plain {' '.join(f'{t:.1f}' for t in plain)}, graded {' '.join(f'{t:.1f}' for t in graded)})")
+        print(f"  jupyter nbconvert --execute   {min(plain):7.1f} s")
+        print(f"  i2dl grade                    {min(graded):7.1f} s   ratio {min(graded) / min(plain):.2f}x")
+
+        rows = [("1 worker, cores//1 threads", dict(workers=1)),
+                ("2 workers, cores//2 threads", dict(workers=2)),
+                ("1 worker, 1 thread", dict(workers=1, threads=1)),
+                ("2 workers, 1 thread", dict(workers=2, threads=1))]
+        print(f"\nthroughput ({n} submissions)")
+        rate = {}
+        for name, options in rows:
+            seconds = timed_grade(scratch / name.replace(" ", "_").replace("/", ""), many, **options)
+            rate[name] = n / seconds * 60
+            print(f"  {name:<28} {seconds:7.1f} s   {rate[name]:5.2f} submissions/min")
+        print(f"\n  2 vs 1 worker (kit's thread policy)   {rate[rows[1][0]] / rate[rows[0][0]]:.2f}x")
+        print(f"  2 vs 1 worker (1 thread per kernel)   {rate[rows[3][0]] / rate[rows[2][0]]:.2f}x")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
