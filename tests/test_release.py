@@ -48,7 +48,7 @@ def test_leak_check_catches_a_leak(tmp_path, fresh_release):
     shutil.copytree(fresh_release, copy)
     target = copy / SOURCES[0].name
     nb = read(target)
-    secret = sorted(protected_lines(SOURCES[0]))[0]
+    secret = sorted(protected_lines(*SOURCES))[0]
     nb.cells[-1].source += "\n" + secret
     nbformat.write(nb, target)
     assert any(secret in leak for leak in find_leaks(SOURCE, copy))

@@ -36,13 +36,14 @@ def _regions(cell) -> tuple:
     return protected, visible
 
 
-def protected_lines(source_notebook: Path) -> set:
-    """Stripped, non-empty solution and hidden-test lines that are not also visible."""
+def protected_lines(*source_notebooks: Path) -> set:
+    """Stripped, non-empty solution and hidden-test lines that no source notebook shows openly."""
     protected, visible = set(), set()
-    for cell in nbformat.read(source_notebook, as_version=4).cells:
-        p, v = _regions(cell)
-        protected |= {line.strip() for line in p}
-        visible |= {line.strip() for line in v}
+    for notebook in source_notebooks:
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            p, v = _regions(cell)
+            protected |= {line.strip() for line in p}
+            visible |= {line.strip() for line in v}
     return {line for line in protected - visible if line and line != "#"}
 
 
@@ -59,9 +60,7 @@ def _release_lines(release_dir: Path):
 
 def find_leaks(source_dir: Path, release_dir: Path) -> list:
     """Human-readable descriptions of every leaked line and every leftover marker."""
-    protected = set()
-    for notebook in sorted(source_dir.glob("*.ipynb")):
-        protected |= protected_lines(notebook)
+    protected = protected_lines(*sorted(source_dir.glob("*.ipynb")))
     leaks = []
     for where, line in _release_lines(release_dir):
         if line in protected:
