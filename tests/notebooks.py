@@ -20,7 +20,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
     nb = copy.deepcopy(nb)
     env = {**os.environ, "I2DL_PROGRESS_BAR": "0"}
     NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(cwd)}}, env=env).execute(env=env)
+                   resources={"metadata": {"path": str(cwd)}}).execute(env=env)
     return nb
 
 

@@ -135,6 +135,6 @@ def test_clear_error_when_no_source_is_reachable(data_dir, tmp_path, monkeypatch
 def test_cli_reports_the_failure_and_exits_nonzero(data_dir, tmp_path, monkeypatch, capsys):
     from i2dl_utils.cli import main
     monkeypatch.delenv("I2DL_MNIST_IDX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert main(["data"]) == 1
-    assert "no MNIST source worked" in capsys.readouterr().err
+    assert main(["data", "--source", "idx", "--from", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err
+    assert "no MNIST source worked" in err and "is not a folder" in err

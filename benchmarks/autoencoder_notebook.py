@@ -1,0 +1,68 @@
+"""Run the solution notebook 1_autoencoder.ipynb over several seeds; print times and test accuracies.
+
+    python benchmarks/autoencoder_notebook.py [--seeds 5] [--threads 2]
+
+Each run executes the source notebook top to bottom (nbclient, a fresh kernel) with every seed
+shifted by I2DL_SEED_OFFSET=k, then measures its four classifiers on the grader's 10,000 test
+images. Prints wall time per run, per-seed accuracies, means and the transfer gain.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "source" / "exercise_08" / "1_autoencoder.ipynb"
+MODELS = {"baseline": "classifier", "transfer": "transfer_classifier",
+          "baseline+aug": "augmented_scratch", "transfer+aug": "augmented_transfer"}
+PROBE = """
+import json
+from i2dl_utils.checks.common import grader_test_accuracy
+print("RESULT " + json.dumps({name: grader_test_accuracy(globals()[var]) for name, var in %r.items()}))
+""" % MODELS
+
+
+def run(offset: int, threads: int) -> tuple:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    env = {**os.environ, "I2DL_PROGRESS_BAR": "0", "I2DL_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": str(threads)}
+    with tempfile.TemporaryDirectory() as cwd:
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=1800, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": cwd}}).execute(env=env)
+        seconds = time.perf_counter() - start
+    failed = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and any(o.output_type == "error" for o in c.outputs)]
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    if "RESULT " not in text:
+        sys.exit(f"seed offset {offset}: the notebook did not finish: {nb.cells[-1].outputs}")
+    return seconds, json.loads(text.split("RESULT ", 1)[1]), failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    rows = []
+    print(f"{'seed':>4} {'seconds':>8} " + " ".join(f"{m:>13}" for m in MODELS) + "  failed tests")
+    for offset in range(args.seeds):
+        seconds, acc, failed = run(offset, args.threads)
+        rows.append((seconds, acc))
+        print(f"{offset:>4} {seconds:>8.1f} " + " ".join(f"{acc[m]:>13.4f}" for m in MODELS) + f"  {failed or '-'}")
+    means = {m: statistics.mean(a[m] for _, a in rows) for m in MODELS}
+    print(f"{'mean':>4} {statistics.mean(s for s, _ in rows):>8.1f} " + " ".join(f"{means[m]:>13.4f}" for m in MODELS))
+    print(f"min  {'':>8} " + " ".join(f"{min(a[m] for _, a in rows):>13.4f}" for m in MODELS))
+    gains = [a["transfer"] - a["baseline"] for _, a in rows]
+    print(f"transfer - baseline: mean {statistics.mean(gains):+.4f}, per seed {' '.join(f'{g:+.3f}' for g in gains)}")
+    print(f"load average during the runs: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
