@@ -141,8 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    # nbgrader runs `alembic` from PATH when it creates a gradebook: find the one beside this Python.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    config.interpreter_tools_on_path()   # the venv's pip (data) and alembic (nbgrader) without activating it
     start = time.perf_counter()
     code = args.func(args)
     print(f"i2dl {args.command}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Course-wide settings: paths, split sizes and grading thresholds live here and nowhere else."""
 import os
+import sys
 from pathlib import Path
 
 COURSE_ID = "i2dl"
@@ -31,3 +32,10 @@ def data_dir() -> Path:
     """Where the MNIST cache lives: $I2DL_DATA_DIR, else <course root>/datasets/mnist."""
     env = os.environ.get("I2DL_DATA_DIR")
     return Path(env).resolve() if env else course_root() / "datasets" / "mnist"
+
+
+def interpreter_tools_on_path() -> None:
+    """Put this Python's bin folder first on PATH (pip, alembic of the venv), once."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

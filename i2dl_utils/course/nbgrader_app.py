@@ -24,6 +24,7 @@ def course_config(root: Path = None, overrides: Config = None) -> Config:
 
 
 def make_api(root: Path = None, overrides: Config = None, quiet: bool = True) -> NbGraderAPI:
+    config.interpreter_tools_on_path()   # nbgrader runs `alembic` from PATH to create a gradebook
     cfg = course_config(root, overrides)
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     if quiet:
