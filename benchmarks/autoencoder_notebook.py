@@ -11,12 +11,11 @@ import json
 import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from notebook_run import timed_execute
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "source" / "exercise_08" / "1_autoencoder.ipynb"
 MODELS = {"baseline": "classifier", "transfer": "transfer_classifier",
@@ -31,14 +30,7 @@ print("RESULT " + json.dumps({name: grader_test_accuracy(globals()[var]) for nam
 def run(offset: int, threads: int) -> tuple:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    env = {**os.environ, "I2DL_PROGRESS_BAR": "0", "I2DL_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": str(threads)}
-    with tempfile.TemporaryDirectory() as cwd:
-        start = time.perf_counter()
-        NotebookClient(nb, timeout=1800, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": cwd}}).execute(env=env)
-        seconds = time.perf_counter() - start
-    failed = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-              if c.metadata.get("nbgrader", {}).get("grade") and any(o.output_type == "error" for o in c.outputs)]
+    seconds, failed = timed_execute(nb, threads, I2DL_SEED_OFFSET=str(offset))
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     if "RESULT " not in text:
         sys.exit(f"seed offset {offset}: the notebook did not finish: {nb.cells[-1].outputs}")
