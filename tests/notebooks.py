@@ -24,33 +24,44 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
     return nb
 
 
-def _meta(cell) -> dict:
+def meta(cell) -> dict:
+    """The cell's nbgrader metadata ({} for an ordinary cell)."""
     return cell.metadata.get("nbgrader", {})
+
+
+def cell(nb, grade_id: str):
+    """The one cell of nb with this grade id."""
+    matches = [c for c in nb.cells if meta(c).get("grade_id") == grade_id]
+    assert len(matches) == 1, f"no single cell {grade_id}"
+    return matches[0]
+
+
+def graded_ids(nb) -> list:
+    """Grade ids of the graded (test) cells, in notebook order."""
+    return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("grade")]
 
 
 def cell_results(nb: nbformat.NotebookNode) -> dict:
     """{grade_id: None if the test cell passed, else its error / stderr text} for every test cell."""
     results = {}
     for cell in nb.cells:
-        if cell.cell_type == "code" and _meta(cell).get("grade") and not _meta(cell).get("solution"):
+        if cell.cell_type == "code" and meta(cell).get("grade") and not meta(cell).get("solution"):
             errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
             stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
-            results[_meta(cell)["grade_id"]] = "\n".join(errors + stderr) or None
+            results[meta(cell)["grade_id"]] = "\n".join(errors + stderr) or None
     return results
 
 
 def restore_tests(release_nb, source_nb) -> nbformat.NotebookNode:
     """What nbgrader's OverwriteCells does at grading: test cells come back from the source."""
-    tests = {_meta(c)["grade_id"]: c for c in source_nb.cells if _meta(c).get("grade")}
+    tests = {meta(c)["grade_id"]: c for c in source_nb.cells if meta(c).get("grade")}
     nb = copy.deepcopy(release_nb)
-    nb.cells = [copy.deepcopy(tests.get(_meta(c).get("grade_id"), c)) for c in nb.cells]
+    nb.cells = [copy.deepcopy(tests.get(meta(c).get("grade_id"), c)) for c in nb.cells]
     return nb
 
 
 def replace_cell(nb, grade_id: str, source: str) -> nbformat.NotebookNode:
     """A copy of nb with the cell `grade_id` holding `source` (e.g. a seeded wrong solution)."""
     nb = copy.deepcopy(nb)
-    matches = [c for c in nb.cells if _meta(c).get("grade_id") == grade_id]
-    assert len(matches) == 1, f"no single cell {grade_id}"
-    matches[0].source = source
+    cell(nb, grade_id).source = source
     return nb

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from i2dl_utils import config
 from i2dl_utils.data import load_grader_test, load_splits, provision
 from i2dl_utils.data.splits import split_indices
 

@@ -12,8 +12,8 @@ import pytest
 from i2dl_utils.course import grade as grade_module
 from i2dl_utils.course.grade import Options, grade
 from i2dl_utils.course.sandbox import FIRST_UID
-from grading import (ASSIGNMENT, cell, course_copy, insert_after, notebooks, points, prepared_template, table,
-                     write)
+from grading import ASSIGNMENT, course_copy, insert_after, notebooks, points, prepared_template, table, write
+from notebooks import cell
 
 FULL = {"test_add": 1.0, "test_square_sum": 2.0, "sandbox_probe": 1.0, "test_greet": 1.0}
 
@@ -178,7 +178,7 @@ def test_network_access_fails_and_is_reported(batch):
 
 
 def test_writes_outside_the_scratch_folder_fail(batch):
-    root, subs = batch[0], batch[1]
+    subs = batch[1]
     status, reason = expect_points(batch, "writes-outside")
     assert "Error" in reason
     assert not (subs / "good").is_file() and not Path("/etc/passwd-i2dl").exists()

@@ -6,7 +6,8 @@ import sys
 import nbformat
 
 from i2dl_utils.course import examples
-from grading import ASSIGNMENT, FIXTURE, cell, course_copy, table
+from grading import ASSIGNMENT, FIXTURE, course_copy, table
+from notebooks import cell
 
 
 def test_builders_fill_exactly_the_chosen_solution_cells(tmp_path):

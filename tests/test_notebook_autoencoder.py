@@ -1,19 +1,13 @@
 """1_autoencoder.ipynb: the solution passes every test and its markdown agrees with its numbers;
 the released stubs fail every implementation test cleanly; seeded mistakes fail hidden tests."""
 import re
-import shutil
 import sys
 
 import pytest
 
-from i2dl_utils.course.release import generate_fresh_copy
-from notebooks import SOURCE, cell_results, execute, read, restore_tests
+from notebooks import SOURCE, cell_results, execute, graded_ids, meta, read, restore_tests
 
 NOTEBOOK = "1_autoencoder.ipynb"
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
 
 
 def _text(cell) -> str:
@@ -27,7 +21,7 @@ def source():
 
 @pytest.fixture(scope="module")
 def test_ids(source):
-    return [_meta(c)["grade_id"] for c in source.cells if _meta(c).get("grade")]
+    return graded_ids(source)
 
 
 @pytest.fixture(scope="module")
@@ -77,21 +71,17 @@ def test_reconstruction_comparison_agrees_with_the_markdown(executed):
     assert rows["pretrained"][1] == max(sharp for _, sharp in rows.values())
 
 
-def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, tmp_path):
+def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
     """Untouched stubs, tests restored as at grading: setup cells run, every test cell fails."""
-    fresh = generate_fresh_copy()
-    try:
-        release = read(fresh / NOTEBOOK)
-    finally:
-        shutil.rmtree(fresh.parent.parent)
-    solutions = [c for c in release.cells if _meta(c).get("solution")]
+    release = read(fresh_release / NOTEBOOK)
+    solutions = [c for c in release.cells if meta(c).get("solution")]
     assert solutions and all("raise NotImplementedError()" in c.source and "# TODO" in c.source for c in solutions)
 
     executed = execute(restore_tests(release, source), tmp_path)
     results = cell_results(executed)
     assert set(results) == set(test_ids)
     assert all(results.values()), {k: v for k, v in results.items() if not v}
-    first_solution = next(i for i, c in enumerate(executed.cells) if _meta(c).get("solution"))
+    first_solution = next(i for i, c in enumerate(executed.cells) if meta(c).get("solution"))
     for cell in executed.cells[:first_solution]:
         assert not [o for o in cell.get("outputs", []) if o.output_type == "error"], cell.source[:80]
     for cell in solutions:
@@ -128,14 +118,14 @@ def _run_in_process(nb, test_id: str, replacements: dict, before_test: str = "")
     """Exec the setup cell, the solution cells (some replaced), `before_test` and one test cell; no training."""
     namespace = {}
     setup = next(c for c in nb.cells if "load_splits()" in c.source)
-    cells = [setup] + [c for c in nb.cells if _meta(c).get("solution") and _meta(c)["grade_id"] != "transfer_solution"]
+    cells = [setup] + [c for c in nb.cells if meta(c).get("solution") and meta(c)["grade_id"] != "transfer_solution"]
     saved = {name: module for name, module in sys.modules.items() if name.startswith("i2dl_utils")}
     try:
         for cell in cells:
-            code = replacements.get(_meta(cell).get("grade_id"), cell.source)
+            code = replacements.get(meta(cell).get("grade_id"), cell.source)
             exec("\n".join(line for line in code.splitlines() if not line.startswith("%")), namespace)
         exec(before_test, namespace)
-        exec(next(c for c in nb.cells if _meta(c).get("grade_id") == test_id).source, namespace)
+        exec(next(c for c in nb.cells if meta(c).get("grade_id") == test_id).source, namespace)
     finally:
         for name in [n for n in sys.modules if n.startswith("i2dl_utils")]:
             del sys.modules[name]
@@ -145,7 +135,7 @@ def _run_in_process(nb, test_id: str, replacements: dict, before_test: str = "")
 @pytest.mark.parametrize("mistake", MISTAKES, ids=list(MISTAKES))
 def test_a_seeded_mistake_fails_its_hidden_test(source, mistake):
     grade_id, old, new, test_id = MISTAKES[mistake]
-    code = next(c for c in source.cells if _meta(c).get("grade_id") == grade_id).source
+    code = next(c for c in source.cells if meta(c).get("grade_id") == grade_id).source
     assert code.count(old) == 1, f"{grade_id}: expected {old!r} once"
     _run_in_process(source, test_id, {})                     # the correct solution passes
     with pytest.raises(AssertionError):

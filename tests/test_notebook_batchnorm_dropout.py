@@ -1,23 +1,13 @@
 """2_batchnorm_dropout.ipynb: its solutions pass, its released stubs fail cleanly, and seeded
 mistakes fail the hidden tests (mostly in-process, which is fast; one through a real kernel)."""
 import copy
-import shutil
 import sys
 
 import pytest
 
-from i2dl_utils.course.release import generate_fresh_copy
-from notebooks import SOURCE, cell_results, execute, read, replace_cell, restore_tests
+from notebooks import SOURCE, cell, cell_results, execute, graded_ids, meta, read, replace_cell, restore_tests
 
 NOTEBOOK = "2_batchnorm_dropout.ipynb"
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def _cell(nb, grade_id: str):
-    return next(c for c in nb.cells if _meta(c).get("grade_id") == grade_id)
 
 
 def _cell_by_id(nb, cell_id: str):
@@ -26,7 +16,7 @@ def _cell_by_id(nb, cell_id: str):
 
 def _through_last_test(nb):
     """A copy without the cells after the last test cell (the ungraded PyTorch experiment)."""
-    last = max(i for i, c in enumerate(nb.cells) if _meta(c).get("grade"))
+    last = max(i for i, c in enumerate(nb.cells) if meta(c).get("grade"))
     nb = copy.deepcopy(nb)
     nb.cells = nb.cells[:last + 1]
     return nb
@@ -34,7 +24,7 @@ def _through_last_test(nb):
 
 def _mutated(nb, grade_id: str, old: str, new: str) -> str:
     """The source of cell `grade_id` with `old` (which must occur exactly once) replaced by `new`."""
-    source = _cell(nb, grade_id).source
+    source = cell(nb, grade_id).source
     assert source.count(old) == 1, f"{grade_id}: expected {old!r} once in the solution"
     return source.replace(old, new)
 
@@ -46,7 +36,7 @@ def source():
 
 @pytest.fixture(scope="module")
 def test_ids(source):
-    return [_meta(c)["grade_id"] for c in source.cells if _meta(c).get("grade")]
+    return graded_ids(source)
 
 
 def test_source_notebook_passes_every_test_cell(source, test_ids, tmp_path, monkeypatch):
@@ -62,16 +52,12 @@ def test_source_notebook_passes_every_test_cell(source, test_ids, tmp_path, monk
     assert (tmp_path / "lightning_logs" / "batchnorm").is_dir(), "TensorBoard logs were not written"
 
 
-def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, tmp_path):
+def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
     """Untouched stubs, tests restored as at grading: the setup and the solution cells (which only
     define functions) run cleanly, and every test cell fails with the stubs' NotImplementedError,
     not with an error of the harness."""
-    fresh = generate_fresh_copy()
-    try:
-        release = read(fresh / NOTEBOOK)
-    finally:
-        shutil.rmtree(fresh.parent.parent)
-    solutions = [c for c in release.cells if _meta(c).get("solution")]
+    release = read(fresh_release / NOTEBOOK)
+    solutions = [c for c in release.cells if meta(c).get("solution")]
     assert solutions and all("raise NotImplementedError()" in c.source and "# TODO" in c.source for c in solutions)
 
     executed = execute(_through_last_test(restore_tests(release, source)), tmp_path)
@@ -79,9 +65,9 @@ def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, t
     assert set(results) == set(test_ids)
     for grade_id, failure in results.items():
         assert failure and failure.startswith("NotImplementedError"), f"{grade_id}: {failure}"
-    first_solution = next(i for i, c in enumerate(executed.cells) if _meta(c).get("solution"))
-    for cell in executed.cells[:first_solution] + [c for c in executed.cells if _meta(c).get("solution")]:
-        assert not [o for o in cell.get("outputs", []) if o.output_type == "error"], cell.source[:80]
+    first_solution = next(i for i, c in enumerate(executed.cells) if meta(c).get("solution"))
+    for ran in executed.cells[:first_solution] + [c for c in executed.cells if meta(c).get("solution")]:
+        assert not [o for o in ran.get("outputs", []) if o.output_type == "error"], ran.source[:80]
 
 
 # (solution cell, text in it, seeded mistake, hidden-test cell that must fail)
@@ -124,12 +110,12 @@ def _run_in_process(nb, test_id: str, replacements: dict = None) -> None:
     The test cell's prologue purges i2dl_utils from sys.modules; the originals are put back after.
     """
     namespace = {}
-    for cell in nb.cells:
-        if cell.get("id") == "setup" or _meta(cell).get("solution"):
-            exec((replacements or {}).get(_meta(cell).get("grade_id"), cell.source), namespace)
+    for step in nb.cells:
+        if step.get("id") == "setup" or meta(step).get("solution"):
+            exec((replacements or {}).get(meta(step).get("grade_id"), step.source), namespace)
     saved = {name: module for name, module in sys.modules.items() if name.startswith("i2dl_utils")}
     try:
-        exec(_cell(nb, test_id).source, namespace)
+        exec(cell(nb, test_id).source, namespace)
     finally:
         for name in [n for n in sys.modules if n.startswith("i2dl_utils")]:
             del sys.modules[name]

@@ -5,15 +5,10 @@ import json
 
 import pytest
 
-from i2dl_utils.course.release import find_leaks, generate_fresh_copy
+from i2dl_utils.course.release import find_leaks
 from notebooks import RELEASE, SOURCE, read
 
 SOURCES = sorted(SOURCE.glob("*.ipynb"))
-
-
-@pytest.fixture(scope="module")
-def fresh_release():
-    return generate_fresh_copy()
 
 
 def test_there_are_source_notebooks_and_each_is_released():
