@@ -1,4 +1,4 @@
-"""nbgrader settings of the course (read by `nbgrader ...` and by i2dl_utils.course)."""
+"""nbgrader settings of the course (read by `nbgrader ...` and by i2dl_course)."""
 import os
 
 c = get_config()  # noqa: F821 (provided by traitlets when this file is loaded)

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from i2dl_utils.course import examples  # noqa: E402
-from i2dl_utils.course.grade import Options, grade  # noqa: E402
-from i2dl_utils.course.release import generate  # noqa: E402
+from i2dl_course import examples  # noqa: E402
+from i2dl_course.grading.grade import Options, grade  # noqa: E402
+from i2dl_course.release import generate  # noqa: E402
 
 COURSES = {"train": (ROOT / "tests" / "fixtures" / "train_course", "train"), "exercise_08": (ROOT, "exercise_08")}
 

@@ -1,1 +1,2 @@
-"""Shared library of the i2dl exercise-08 course kit: data, training, checks, plots, course tooling."""
+"""What runs in a student's kernel: data, training, self-checks, probes, plots. The only package a
+grading sandbox can see; the trusted side (release, grading) is `i2dl_course`."""

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from i2dl_utils.course.release import generate_fresh_copy
+from i2dl_course.release import generate_fresh_copy
 from i2dl_utils.data import provision
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import nbformat
 
-from i2dl_utils.course import examples
-from i2dl_utils.course.release import generate
+from i2dl_course import examples
+from i2dl_course.release import generate
 from notebooks import cell
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"

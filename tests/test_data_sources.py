@@ -136,7 +136,7 @@ def test_clear_error_when_no_source_is_reachable(data_dir, tmp_path, monkeypatch
 
 
 def test_cli_reports_the_failure_and_exits_nonzero(data_dir, tmp_path, monkeypatch, capsys):
-    from i2dl_utils.cli import main
+    from i2dl_course.cli import main
     monkeypatch.delenv("I2DL_MNIST_IDX", raising=False)
     assert main(["data", "--source", "idx", "--from", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from i2dl_utils.course import grade as grade_module
-from i2dl_utils.course.grade import Options, grade
-from i2dl_utils.course.sandbox import FIRST_UID
+from i2dl_course.grading import grade as grade_module
+from i2dl_course.grading.grade import Options, grade
+from i2dl_course.grading.sandbox import FIRST_UID
 from grading import ASSIGNMENT, course_copy, insert_after, notebooks, points, prepared_template, table, write
 from notebooks import cell
 

@@ -5,13 +5,13 @@ import sys
 
 import nbformat
 
-from i2dl_utils.course import examples
+from i2dl_course import examples
 from grading import ASSIGNMENT, FIXTURE, course_copy, table
 from notebooks import cell
 
 
 def test_builders_fill_exactly_the_chosen_solution_cells(tmp_path):
-    from i2dl_utils.course.release import generate
+    from i2dl_course.release import generate
     root = course_copy(FIXTURE, tmp_path)
     release = generate(root, assignment=ASSIGNMENT)
     source = root / "source" / ASSIGNMENT
@@ -31,7 +31,7 @@ def test_builders_fill_exactly_the_chosen_solution_cells(tmp_path):
 def test_demo_grades_the_three_examples_as_expected(tmp_path, mnist_cache):
     root = course_copy(FIXTURE, tmp_path)
     env = dict(os.environ, I2DL_COURSE_ROOT=str(root), I2DL_DATA_DIR=str(mnist_cache.path.parent))
-    out = subprocess.run([sys.executable, "-m", "i2dl_utils.cli", "demo", "--assignment", ASSIGNMENT],
+    out = subprocess.run([sys.executable, "-m", "i2dl_course.cli", "demo", "--assignment", ASSIGNMENT],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     totals = {s: float(row["total"]) for s, row in table(root / "grades.csv").items()}

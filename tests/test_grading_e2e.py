@@ -10,9 +10,10 @@ import zipfile
 
 import pytest
 
-from i2dl_utils.course import examples, sandbox
-from i2dl_utils.course.grade import Options, grade
-from i2dl_utils.course.release import protected_lines
+from i2dl_course import examples
+from i2dl_course.grading import sandbox
+from i2dl_course.grading.grade import Options, grade
+from i2dl_course.release import protected_lines
 from grading import (ASSIGNMENT, PROBE_PORT, course_copy, notebooks, points, prepared_template, table,
                      tree_digest, write)
 
@@ -126,7 +127,7 @@ def test_resume_after_an_interrupted_run_keeps_finished_grades(template, tmp_pat
     for i in range(3):
         write(subs, f"s{i}", notebooks(root))
     env = dict(os.environ, I2DL_COURSE_ROOT=str(root))
-    proc = subprocess.Popen([sys.executable, "-m", "i2dl_utils.cli", "grade", str(subs), "--assignment",
+    proc = subprocess.Popen([sys.executable, "-m", "i2dl_course.cli", "grade", str(subs), "--assignment",
                              ASSIGNMENT, "--workers", "1", "--timeout", "120"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = root / ".grading" / ASSIGNMENT / "done"

@@ -8,8 +8,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
-from i2dl_utils.course.execute import SandboxedExecute
-from i2dl_utils.course.sandbox import FIRST_UID, Sandbox
+from i2dl_course.grading.execute import SandboxedExecute
+from i2dl_course.grading.sandbox import FIRST_UID, Sandbox
 
 INSIDE = [
     # a student's own i2dl_utils/ next to the notebook does not shadow the real package

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from i2dl_utils.course.release import find_leaks
+from i2dl_course.release import find_leaks
 from notebooks import RELEASE, SOURCE, read
 
 SOURCES = sorted(SOURCE.glob("*.ipynb"))
@@ -38,7 +38,7 @@ def test_leak_check_catches_a_leak(tmp_path, fresh_release):
     """The leak check itself works: a solution line pasted into a released notebook is found."""
     import shutil
     import nbformat
-    from i2dl_utils.course.release import protected_lines
+    from i2dl_course.release import protected_lines
     copy = tmp_path / "release"
     shutil.copytree(fresh_release, copy)
     target = copy / SOURCES[0].name

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from nbgrader.preprocessors import OverwriteCells
 
 from .execute import error_output
-from .release import generate
+from ..release import generate
 
 
 def has_assignment(db_url: str, assignment: str) -> bool:

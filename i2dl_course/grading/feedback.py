@@ -10,7 +10,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 from traitlets.config import Config
 
-from .nbgrader_app import check, make_api
+from ..nbgrader_app import check, make_api
 
 
 class HideTestSource(NbGraderPreprocessor):
@@ -36,8 +36,8 @@ class GradingNote(NbGraderPreprocessor):
         return nb, resources
 
 
-PREPROCESSORS = ["nbgrader.preprocessors.GetGrades", "i2dl_utils.course.feedback.HideTestSource",
-                 "i2dl_utils.course.feedback.GradingNote",
+PREPROCESSORS = ["nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedback.HideTestSource",
+                 "i2dl_course.grading.feedback.GradingNote",
                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 

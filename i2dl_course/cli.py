@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
+from i2dl_utils import config
 
 
 def cmd_data(args) -> int:
-    from .data import provision
-    from .data.sources import DataSourceError
-    from .data.splits import split_indices
+    from i2dl_utils.data import provision
+    from i2dl_utils.data.sources import DataSourceError
+    from i2dl_utils.data.splits import split_indices
     try:
         result = provision(args.source, args.idx_dir, args.force)
     except DataSourceError as err:
@@ -36,7 +36,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .course.release import release
+    from .release import release
 
     out = release(assignment=args.assignment)
     print(f"release written to {out} (no solution or hidden-test line leaked)")
@@ -46,7 +46,7 @@ def cmd_release(args) -> int:
 
 
 def _print_run(run) -> None:
-    from .course.report import summary
+    from .grading.report import summary
     print(summary(run.csv))
     print(f"grade table: {run.csv}")
     print(f"feedback:    {run.feedback}/<student>/<assignment>/*.html")
@@ -55,8 +55,8 @@ def _print_run(run) -> None:
 
 
 def cmd_grade(args) -> int:
-    from .course.grade import Options, grade
-    from .course.sandbox import SandboxUnavailable
+    from .grading.grade import Options, grade
+    from .grading.sandbox import SandboxUnavailable
     options = Options(assignment=args.assignment, workers=args.workers, db_url=args.db, timeout=args.timeout,
                       sandbox=not args.no_sandbox, force=args.force)
     try:
@@ -69,9 +69,9 @@ def cmd_grade(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .course import examples
-    from .course.grade import Options, grade
-    from .course.release import release
+    from . import examples
+    from .grading.grade import Options, grade
+    from .release import release
 
     code = cmd_data(args)
     if code:

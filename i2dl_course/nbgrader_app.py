@@ -8,7 +8,7 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .. import config
+from i2dl_utils import config
 
 
 def course_config(root: Path = None, overrides: Config = None) -> Config:

@@ -33,20 +33,20 @@ from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 from traitlets.config import Config
 
-from .. import config
+from i2dl_utils import config
 from . import collect, feedback, gradebook, report, worker
-from .nbgrader_app import course_config, make_api
+from ..nbgrader_app import course_config, make_api
 from .sandbox import FIRST_UID, bwrap_path
 
 RECORD_SANITIZE = ["nbgrader.preprocessors.DeduplicateIds", "nbgrader.preprocessors.OverwriteKernelspec",
                    "nbgrader.preprocessors.OverwriteCells", "nbgrader.preprocessors.CheckCellMetadata"]
-RECORD = ["i2dl_utils.course.execute.RequireExecuted", "nbgrader.preprocessors.IgnorePattern",
+RECORD = ["i2dl_course.grading.execute.RequireExecuted", "nbgrader.preprocessors.IgnorePattern",
           "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
           "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
           "nbgrader.preprocessors.CheckCellMetadata"]
 # Workers are forked from a server that has imported nbgrader once (seconds saved per submission).
 WORKERS = multiprocessing.get_context("forkserver")
-WORKERS.set_forkserver_preload(["i2dl_utils.course.worker"])
+WORKERS.set_forkserver_preload(["i2dl_course.grading.worker"])
 STARTUP_SECONDS = 120      # per submission on top of the notebooks' budgets: interpreter, nbgrader, kernels
 INCIDENTS = {"CellTimeoutError": "hit the time limit of a cell",
              "KernelDied": "crashed the kernel (the cells after it were not run)",

@@ -19,13 +19,13 @@ import nbformat
 from traitlets.config import Config
 
 from .gradebook import graded_cell_ids
-from .nbgrader_app import make_api
+from ..nbgrader_app import make_api
 
 PR_SET_PDEATHSIG = 1       # prctl option (linux/prctl.h)
 SANITIZE = ["nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
             "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
             "nbgrader.preprocessors.CheckCellMetadata"]
-EXECUTE = ["i2dl_utils.course.execute.SandboxedExecute"]
+EXECUTE = ["i2dl_course.grading.execute.SandboxedExecute"]
 
 
 def nbgrader_error(result: dict) -> str:

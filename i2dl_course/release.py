@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config
 
-from .. import config
+from i2dl_utils import config
 from .nbgrader_app import check, make_api
 
 MARKERS = {"solution": ("BEGIN SOLUTION", "END SOLUTION"),

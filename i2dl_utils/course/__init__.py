@@ -1,1 +1,0 @@
-"""Course tooling on top of nbgrader: release (generate + leak check), grading, reports."""
