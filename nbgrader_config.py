@@ -28,3 +28,8 @@ c.IgnorePattern.pattern = (
 
 # Files that never belong to an assignment (TensorBoard logs of a local run, caches).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "lightning_logs"]
+
+# Grading (i2dl grade): the judges that score each assignment's hidden tests (a module, or a .py file
+# relative to the course root), and the files a submission may carry besides its notebooks.
+c.Grading.judges = {"exercise_08": "i2dl_course.judges.exercise_08"}
+c.Grading.extra_files = ["timestamp.txt"]

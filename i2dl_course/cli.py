@@ -58,10 +58,10 @@ def cmd_grade(args) -> int:
     from .grading.grade import Options, grade
     from .grading.sandbox import SandboxUnavailable
     options = Options(assignment=args.assignment, workers=args.workers, db_url=args.db, timeout=args.timeout,
-                      sandbox=not args.no_sandbox, force=args.force)
+                      sandbox=not args.no_sandbox, force=args.force, seed=args.seed)
     try:
         run = grade(args.submissions, options=options)
-    except (SandboxUnavailable, NotADirectoryError) as err:
+    except (SandboxUnavailable, NotADirectoryError, ValueError) as err:
         print(f"i2dl grade: {err}", file=sys.stderr)
         return 2
     _print_run(run)
@@ -112,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     grd = sub.add_parser("grade", help="autograde a folder of submissions (sandboxed, in parallel)",
                          description="Autograde SUBMISSIONS/<student_id>/<assignment>/*.ipynb (or one "
                                      "<student_id>.zip per student) with nbgrader: each kernel in a bubblewrap "
-                                     "sandbox, grades into the gradebook and autograded/, HTML feedback per "
-                                     "student in feedback/, the grade table in grades.csv. Unchanged submissions "
-                                     "graded before are skipped unless --force.")
+                                     "sandbox, its hidden tests judged outside it, grades into the gradebook and "
+                                     "autograded/, HTML feedback per student in feedback/, the grade table in "
+                                     "grades.csv. Unchanged submissions graded before are skipped unless --force.")
     grd.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one entry per student")
     grd.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
     grd.add_argument("--workers", type=int, default=workers,
@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--no-sandbox", action="store_true",
                      help="run student code without bubblewrap (only for trusted code on a throwaway machine)")
     grd.add_argument("--force", action="store_true", help="regrade submissions that are unchanged since the last run")
+    grd.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: drawn anew for each run; "
+                                              "recorded in .grading/<assignment>/done/<student>.json)")
     grd.set_defaults(func=cmd_grade)
 
     demo = sub.add_parser("demo", help="provision data, regenerate the release, grade three example submissions",

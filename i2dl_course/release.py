@@ -11,7 +11,7 @@ import nbformat
 from traitlets.config import Config
 
 from i2dl_utils import config
-from .nbgrader_app import check, make_api
+from .nbgrader_app import check, course_config, make_api
 
 MARKERS = {"solution": ("BEGIN SOLUTION", "END SOLUTION"),
            "hidden": ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")}
@@ -78,7 +78,7 @@ def generate(root: Path = None, release_dir: Path = None, db_url: str = None,
         overrides.CourseDirectory.release_directory = str(Path(release_dir).resolve())
     if db_url is not None:
         overrides.CourseDirectory.db_url = db_url
-    api = make_api(root, overrides)
+    api = make_api(course_config(root), overrides)
     check(api.generate_assignment(assignment, force=True), "generate_assignment")
     out = Path(api.coursedir.format_path(api.coursedir.release_directory, ".", assignment))
     for junk in out.rglob("__pycache__"):

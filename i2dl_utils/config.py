@@ -20,6 +20,8 @@ BASELINE_MIN_ACCURACY = 0.70
 TRANSFER_MIN_ACCURACY = 0.80
 # Model limits carried over from the original course.
 MAX_PARAMETERS = 5_000_000
+# The autoencoder's code may be at most this wide (the notebook uses latent_dim = 20).
+MAX_LATENT_DIM = 64
 
 
 def course_root() -> Path:

@@ -1,10 +1,13 @@
-"""Running notebooks in tests: execute with nbclient, read per-test-cell results, build variants."""
+"""Running notebooks in tests: execute with nbclient, judge what their probes exported, build variants."""
 import copy
+import functools
 import os
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from i2dl_course.judges import AssignmentJudges
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source" / "exercise_08"
@@ -15,10 +18,10 @@ def read(path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbformat.NotebookNode:
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, env: dict = None) -> nbformat.NotebookNode:
     """Execute a copy top to bottom (errors recorded, not raised), as a grading run would."""
     nb = copy.deepcopy(nb)
-    env = {**os.environ, "I2DL_PROGRESS_BAR": "0"}
+    env = {**os.environ, "I2DL_PROGRESS_BAR": "0", **(env or {})}
     NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(cwd)}}).execute(env=env)
     return nb
@@ -39,6 +42,37 @@ def cell(nb, grade_id: str):
 def graded_ids(nb) -> list:
     """Grade ids of the graded (test) cells, in notebook order."""
     return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("grade")]
+
+
+@functools.lru_cache(maxsize=1)
+def judges() -> AssignmentJudges:
+    return AssignmentJudges("i2dl_course.judges.exercise_08", ROOT, "exercise_08")
+
+
+class Probing:
+    """The grader's side of one notebook run: its inputs (from `seed`), the environment that points
+    the probes at them and at an export folder, and the judges' verdicts on what was exported."""
+
+    def __init__(self, notebook: str, folder: Path, seed: int = 0):
+        self.notebook, self.folder = notebook, Path(folder)
+        self.inputs = judges().inputs(seed, notebook)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "inputs.npz").write_bytes(judges().inputs_file(self.inputs))
+        self.env = {"I2DL_EXPORT_DIR": str(self.folder / "exports"), "I2DL_PROBE_INPUTS": str(self.folder / "inputs.npz")}
+
+    def verdict(self, grade_id: str, points: float = 1.0, cell_error: str = None):
+        folder = self.folder / "exports" / grade_id
+        files = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
+        return judges().judge(self.notebook, grade_id, points, files, self.inputs, cell_error)
+
+    def verdicts(self, nb) -> dict:
+        """{grade id: None if the test cell got full points, else its message} for every test cell of nb."""
+        results = {}
+        for c in nb.cells:
+            if c.cell_type == "code" and meta(c).get("grade") and not meta(c).get("solution"):
+                v = self.verdict(meta(c)["grade_id"], meta(c)["points"])
+                results[meta(c)["grade_id"]] = None if v.points == meta(c)["points"] else v.message
+        return results
 
 
 def cell_results(nb: nbformat.NotebookNode) -> dict:

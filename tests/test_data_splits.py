@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from i2dl_utils.data import load_grader_test, load_splits, provision
+from i2dl_course.judges import GraderData
+from i2dl_utils.data import load_splits, provision
 from i2dl_utils.data.splits import split_indices
 
 
@@ -19,13 +20,13 @@ def test_full_mnist_split_sizes(mnist_cache, splits):
     if not mnist_cache.mnist.source.startswith("pypi"):
         pytest.skip("needs the full MNIST from PyPI")
     assert (len(splits.train), len(splits.val), len(splits.unlabelled)) == (300, 300, 59400)
-    assert len(load_grader_test()) == 10000
+    assert len(GraderData().test_labels) == 10000
 
 
 def test_fallback_split_sizes(data_dir):
     provision(source="npm")
     s = load_splits()
-    assert (len(s.train), len(s.val), len(s.unlabelled), len(load_grader_test())) == (300, 300, 7400, 2000)
+    assert (len(s.train), len(s.val), len(s.unlabelled), len(GraderData().test_labels)) == (300, 300, 7400, 2000)
 
 
 def test_splits_are_disjoint_and_cover_the_training_images(mnist_cache):
@@ -73,8 +74,9 @@ def test_tensors_have_the_documented_dtype_range_and_shape(splits):
     flat = load_splits(flatten=True)
     assert flat.train.images.shape == (300, 784) and flat.unlabelled.images.shape[1] == 784
     assert torch.equal(flat.train.images, splits.train.images.reshape(300, -1))
-    test = load_grader_test()
-    assert test.images.shape[1:] == (1, 28, 28) and test.labels.dtype == torch.int64
+    test = GraderData()
+    assert test.test_images.shape[1:] == (1, 28, 28) and test.test_images.dtype == np.float32
+    assert test.test_labels.dtype == np.int64 and test.test_images.max() == 1.0
 
 
 def test_loader_batches_shuffle_and_apply_the_batch_transform(splits):

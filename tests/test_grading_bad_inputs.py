@@ -11,7 +11,7 @@ import pytest
 
 from i2dl_course.grading import grade as grade_module
 from i2dl_course.grading.grade import Options, grade
-from i2dl_course.grading.sandbox import FIRST_UID
+from i2dl_course.grading.sandbox import FIRST_UID, SLOTS
 from grading import ASSIGNMENT, course_copy, insert_after, notebooks, points, prepared_template, table, write
 from notebooks import cell
 
@@ -155,12 +155,12 @@ def test_a_kernel_crash_keeps_earlier_grades_and_marks_the_rest_not_run(batch):
     status, reason = expect_points(batch, "kernel-crash", test_square_sum=0.0, sandbox_probe=0.0)
     assert status == "problem" and "crashed the kernel" in reason
     nb = nbformat.read(batch[0] / "autograded" / "kernel-crash" / ASSIGNMENT / "tiny.ipynb", as_version=4)
-    assert cell(nb, "sandbox_probe").outputs[0].ename == "NotRun"
+    assert "(NotRun: not run: the kernel died in an earlier cell)" in cell(nb, "sandbox_probe").outputs[0].evalue
 
 
 def test_background_processes_do_not_outlive_their_kernel(batch):
     expect_points(batch, "background")
-    uids = {FIRST_UID, FIRST_UID + 1}
+    uids = set(range(FIRST_UID, FIRST_UID + SLOTS))
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) in uids]
     assert not left, [(p.read_bytes() if p.exists() else b"") for p in (q / "cmdline" for q in left)]
 
@@ -191,7 +191,7 @@ def test_a_patched_checker_gives_no_points(batch):
 
 def test_symlinks_in_a_submission_are_not_followed(batch):
     status, reason = expect_points(batch, "symlink")
-    assert "secret.txt (link" in reason
+    assert "dropped secret.txt" in reason
     assert not (batch[0] / "autograded" / "symlink" / ASSIGNMENT / "secret.txt").exists()
 
 
@@ -219,7 +219,7 @@ def test_the_notebook_time_budget_stops_later_cells(tmp_path):
     assert row["status"] == "problem" and "time limit" in row["reason"]
     assert float(row["total"]) == 0
     nb = nbformat.read(root / "autograded" / "slow" / ASSIGNMENT / "tiny.ipynb", as_version=4)
-    assert cell(nb, "test_add").outputs[-1].ename == "NotRun"
+    assert "(NotRun: not run: the notebook used up its time limit of 9 s)" in cell(nb, "test_add").outputs[0].evalue
 
 
 def test_a_stuck_worker_is_killed_and_scores_zero(tmp_path, monkeypatch):

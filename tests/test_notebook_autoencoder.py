@@ -1,13 +1,13 @@
-"""1_autoencoder.ipynb: the solution passes every test and its markdown agrees with its numbers;
-the released stubs fail every implementation test cleanly; seeded mistakes fail hidden tests."""
+"""1_autoencoder.ipynb: the solution gets every point from the judges and its markdown agrees with
+its numbers; the released stubs get none, cleanly; seeded mistakes lose their test's points."""
 import re
-import sys
 
 import pytest
 
-from notebooks import SOURCE, cell_results, execute, graded_ids, meta, read, restore_tests
+from notebooks import SOURCE, Probing, cell_results, execute, graded_ids, meta, read, restore_tests
 
 NOTEBOOK = "1_autoencoder.ipynb"
+NAME = "1_autoencoder"
 
 
 def _text(cell) -> str:
@@ -25,11 +25,20 @@ def test_ids(source):
 
 
 @pytest.fixture(scope="module")
-def executed(source, tmp_path_factory):
-    return execute(source, tmp_path_factory.mktemp("autoencoder"), timeout=900)
+def run(source, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("autoencoder")
+    probing = Probing(NAME, folder / "grader")
+    return execute(source, folder, timeout=900, env=probing.env), probing
 
 
-def test_source_notebook_passes_every_test_cell_without_errors(executed, test_ids):
+@pytest.fixture(scope="module")
+def executed(run):
+    return run[0]
+
+
+def test_source_notebook_gets_every_point_without_errors(run, test_ids):
+    executed, probing = run
+    assert probing.verdicts(executed) == {grade_id: None for grade_id in test_ids}
     assert cell_results(executed) == {grade_id: None for grade_id in test_ids}
     errors = [f"{o.ename}: {o.evalue}" for c in executed.cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
@@ -71,16 +80,17 @@ def test_reconstruction_comparison_agrees_with_the_markdown(executed):
     assert rows["pretrained"][1] == max(sharp for _, sharp in rows.values())
 
 
-def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
-    """Untouched stubs, tests restored as at grading: setup cells run, every test cell fails."""
+def test_released_stubs_get_no_point_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
+    """Untouched stubs, tests restored as at grading: setup cells run, every test is judged 0."""
     release = read(fresh_release / NOTEBOOK)
     solutions = [c for c in release.cells if meta(c).get("solution")]
     assert solutions and all("raise NotImplementedError()" in c.source and "# TODO" in c.source for c in solutions)
 
-    executed = execute(restore_tests(release, source), tmp_path)
-    results = cell_results(executed)
-    assert set(results) == set(test_ids)
-    assert all(results.values()), {k: v for k, v in results.items() if not v}
+    probing = Probing(NAME, tmp_path / "grader")
+    executed = execute(restore_tests(release, source), tmp_path, env=probing.env)
+    verdicts = probing.verdicts(executed)
+    assert set(verdicts) == set(test_ids)
+    assert all(verdicts.values()), {k: v for k, v in verdicts.items() if not v}
     first_solution = next(i for i, c in enumerate(executed.cells) if meta(c).get("solution"))
     for cell in executed.cells[:first_solution]:
         assert not [o for o in cell.get("outputs", []) if o.output_type == "error"], cell.source[:80]
@@ -90,56 +100,77 @@ def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, f
         assert errors in ([], ["NotImplementedError"]), (cell.source[:60], errors)
 
 
-# (solution cell, text in it, seeded mistake, hidden-test cell that must fail)
+# (solution cell, text in it, seeded mistake, test cell that must lose its points, words of its message)
 MISTAKES = {
     "one shift for the whole batch": (
         "augmentation_solution",
         "dy = torch.randint(0, 2 * max_shift + 1, (n, 1, 1))\n    dx = torch.randint(0, 2 * max_shift + 1, (n, 1, 1))",
-        "dy = dx = torch.randint(0, 2 * max_shift + 1, (1, 1, 1))", "random_shift_hidden"),
+        "dy = dx = torch.randint(0, 2 * max_shift + 1, (1, 1, 1))", "random_shift_hidden", "not one for the whole batch"),
     "rotation in radians": (
-        "augmentation_solution", "* math.radians(max_degrees)", "* max_degrees", "random_rotation_hidden"),
+        "augmentation_solution", "* math.radians(max_degrees)", "* max_degrees", "random_rotation_hidden",
+        "by degrees (not radians)"),
     "offline labels in the wrong order": (
         "augmentation_solution", "labels.repeat(copies + 1)", "labels.repeat_interleave(copies + 1)",
-        "augment_offline_hidden"),
-    "no dropout in the encoder": (
-        "encoder_solution", 'p = hparams.get("dropout", 0.5)', "p = 0.0", "encoder_hidden"),
+        "augment_offline_hidden", "labels must stay with their images"),
     "a fixed latent size": (
         "encoder_solution", "nn.Linear(100, latent_dim), nn.BatchNorm1d(latent_dim)",
-        "nn.Linear(100, 20), nn.BatchNorm1d(20)", "encoder_hidden"),
+        "nn.Linear(100, 20), nn.BatchNorm1d(20)", "encoder_hidden", "use the latent_dim argument"),
+    "an operation outside nn layers in forward": (
+        "encoder_solution", "return self.encoder(x.reshape(x.shape[0], -1))",
+        "return F.relu(self.encoder(x.reshape(x.shape[0], -1)) - 0.5)", "encoder_hidden",
+        "computes something else than its layers"),
+    "the head sized from hparams, not from the encoder": (
+        "classifier_solution", "nn.Linear(encoder.latent_dim, 10)", 'nn.Linear(hparams.get("latent_dim", 20), 10)',
+        "classifier_hidden", "the head must take 7 inputs"),
     "optimizer without the head": (
         "classifier_solution", "torch.optim.SGD(self.parameters(),", "torch.optim.SGD(self.encoder.parameters(),",
-        "classifier_hidden"),
+        "classifier_hidden", "leaves out"),
     "decoder ignoring output_size": (
-        "autoencoder_solution", "nn.Linear(500, output_size)", "nn.Linear(500, 28 * 28)", "autoencoder_hidden"),
+        "autoencoder_solution", "nn.Linear(500, output_size)", "nn.Linear(500, 28 * 28)", "autoencoder_hidden",
+        "use the arguments"),
+    "decoder without its final Sigmoid": (
+        "autoencoder_solution", "nn.Linear(500, output_size), nn.Sigmoid(),", "nn.Linear(500, output_size),",
+        "autoencoder_hidden", "end the decoder with nn.Sigmoid()"),
 }
 
 
-def _run_in_process(nb, test_id: str, replacements: dict, before_test: str = "") -> None:
-    """Exec the setup cell, the solution cells (some replaced), `before_test` and one test cell; no training."""
+def _judge_in_process(nb, test_id: str, probing: Probing, monkeypatch, replacements: dict, before_test: str = ""):
+    """Exec the setup cell, the solution cells (some replaced), `before_test` and one test cell (its
+    probe runs, no training); the judge's verdict on what it exported."""
+    for key, value in probing.env.items():
+        monkeypatch.setenv(key, value)
     namespace = {}
     setup = next(c for c in nb.cells if "load_splits()" in c.source)
     cells = [setup] + [c for c in nb.cells if meta(c).get("solution") and meta(c)["grade_id"] != "transfer_solution"]
-    saved = {name: module for name, module in sys.modules.items() if name.startswith("i2dl_utils")}
-    try:
-        for cell in cells:
-            code = replacements.get(meta(cell).get("grade_id"), cell.source)
-            exec("\n".join(line for line in code.splitlines() if not line.startswith("%")), namespace)
-        exec(before_test, namespace)
-        exec(next(c for c in nb.cells if meta(c).get("grade_id") == test_id).source, namespace)
-    finally:
-        for name in [n for n in sys.modules if n.startswith("i2dl_utils")]:
-            del sys.modules[name]
-        sys.modules.update(saved)
+    for cell in cells:
+        code = replacements.get(meta(cell).get("grade_id"), cell.source)
+        exec("\n".join(line for line in code.splitlines() if not line.startswith("%")), namespace)
+    exec(before_test, namespace)
+    test = next(c for c in nb.cells if meta(c).get("grade_id") == test_id)
+    exec(test.source, namespace)
+    return probing.verdict(test_id, meta(test)["points"])
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=list(MISTAKES))
-def test_a_seeded_mistake_fails_its_hidden_test(source, mistake):
-    grade_id, old, new, test_id = MISTAKES[mistake]
+def test_a_seeded_mistake_loses_its_points_with_a_message_naming_it(source, mistake, tmp_path, monkeypatch):
+    grade_id, old, new, test_id, words = MISTAKES[mistake]
     code = next(c for c in source.cells if meta(c).get("grade_id") == grade_id).source
     assert code.count(old) == 1, f"{grade_id}: expected {old!r} once"
-    _run_in_process(source, test_id, {})                     # the correct solution passes
-    with pytest.raises(AssertionError):
-        _run_in_process(source, test_id, {grade_id: code.replace(old, new)})
+    right = _judge_in_process(source, test_id, Probing(NAME, tmp_path / "right"), monkeypatch, {})
+    assert right.points > 0, right.message                    # the correct solution passes
+    wrong = _judge_in_process(source, test_id, Probing(NAME, tmp_path / "wrong"), monkeypatch,
+                              {grade_id: code.replace(old, new)})
+    assert wrong.points == 0 and words in wrong.message, wrong.message
+
+
+def test_an_encoder_without_batchnorm_or_dropout_is_fine(source, tmp_path, monkeypatch):
+    """The tutorial invites creativity: a plain fully connected encoder gets the encoder's points."""
+    old = "nn.Linear(input_size, 500), nn.BatchNorm1d(500), nn.ReLU(), nn.Dropout(p),"
+    code = next(c for c in source.cells if meta(c).get("grade_id") == "encoder_solution").source
+    plain = code.replace(old, "nn.Linear(input_size, 500), nn.ReLU(),")
+    verdict = _judge_in_process(source, "encoder_hidden", Probing(NAME, tmp_path), monkeypatch,
+                                {"encoder_solution": plain})
+    assert verdict.points == 2, verdict.message
 
 
 FINE_TUNED_WITHOUT_COPY = """
@@ -151,6 +182,7 @@ with torch.no_grad():
 """
 
 
-def test_fine_tuning_the_autoencoders_own_encoder_fails_the_transfer_test(source):
-    with pytest.raises(AssertionError, match="deep"):
-        _run_in_process(source, "transfer_hidden", {}, FINE_TUNED_WITHOUT_COPY)
+def test_fine_tuning_the_autoencoders_own_encoder_loses_the_transfer_points(source, tmp_path, monkeypatch):
+    verdict = _judge_in_process(source, "transfer_hidden", Probing(NAME, tmp_path), monkeypatch, {},
+                                FINE_TUNED_WITHOUT_COPY)
+    assert verdict.points == 0 and "deep" in verdict.message, verdict.message

@@ -1,13 +1,14 @@
-"""2_batchnorm_dropout.ipynb: its solutions pass, its released stubs fail cleanly, and seeded
-mistakes fail the hidden tests (mostly in-process, which is fast; one through a real kernel)."""
+"""2_batchnorm_dropout.ipynb: its solutions get every point from the judges, its released stubs get
+none (cleanly), and seeded mistakes lose their test's points with a message that names the mistake
+(mostly in-process, which is fast; one through a real kernel)."""
 import copy
-import sys
 
 import pytest
 
-from notebooks import SOURCE, cell, cell_results, execute, graded_ids, meta, read, replace_cell, restore_tests
+from notebooks import SOURCE, Probing, cell, cell_results, execute, graded_ids, meta, read, replace_cell, restore_tests
 
 NOTEBOOK = "2_batchnorm_dropout.ipynb"
+NAME = "2_batchnorm_dropout"
 
 
 def _cell_by_id(nb, cell_id: str):
@@ -39,11 +40,13 @@ def test_ids(source):
     return graded_ids(source)
 
 
-def test_source_notebook_passes_every_test_cell(source, test_ids, tmp_path, monkeypatch):
+def test_source_notebook_gets_every_point(source, test_ids, tmp_path, monkeypatch):
     # One torch thread: on a busy machine two threads per kernel slow the training cell 4x.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    executed = execute(source, tmp_path)
-    assert cell_results(executed) == {grade_id: None for grade_id in test_ids}
+    probing = Probing(NAME, tmp_path / "grader")
+    executed = execute(source, tmp_path, env=probing.env)
+    assert probing.verdicts(executed) == {grade_id: None for grade_id in test_ids}
+    assert cell_results(executed) == {grade_id: None for grade_id in test_ids}      # quiet test cells
     errors = [f"{c.id}: {o.ename}: {o.evalue}" for c in executed.cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
     assert not errors
@@ -52,101 +55,117 @@ def test_source_notebook_passes_every_test_cell(source, test_ids, tmp_path, monk
     assert (tmp_path / "lightning_logs" / "batchnorm").is_dir(), "TensorBoard logs were not written"
 
 
-def test_released_stubs_fail_every_test_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
+def test_released_stubs_get_no_point_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
     """Untouched stubs, tests restored as at grading: the setup and the solution cells (which only
-    define functions) run cleanly, and every test cell fails with the stubs' NotImplementedError,
-    not with an error of the harness."""
+    define functions) run cleanly, and every test is judged 0 because the stub is not implemented."""
     release = read(fresh_release / NOTEBOOK)
     solutions = [c for c in release.cells if meta(c).get("solution")]
     assert solutions and all("raise NotImplementedError()" in c.source and "# TODO" in c.source for c in solutions)
 
-    executed = execute(_through_last_test(restore_tests(release, source)), tmp_path)
-    results = cell_results(executed)
-    assert set(results) == set(test_ids)
-    for grade_id, failure in results.items():
-        assert failure and failure.startswith("NotImplementedError"), f"{grade_id}: {failure}"
+    probing = Probing(NAME, tmp_path / "grader")
+    executed = execute(_through_last_test(restore_tests(release, source)), tmp_path, env=probing.env)
+    verdicts = probing.verdicts(executed)
+    assert set(verdicts) == set(test_ids)
+    for grade_id, message in verdicts.items():
+        assert message and "is not implemented yet (NotImplementedError)" in message, f"{grade_id}: {message}"
     first_solution = next(i for i, c in enumerate(executed.cells) if meta(c).get("solution"))
     for ran in executed.cells[:first_solution] + [c for c in executed.cells if meta(c).get("solution")]:
         assert not [o for o in ran.get("outputs", []) if o.output_type == "error"], ran.source[:80]
 
 
-# (solution cell, text in it, seeded mistake, hidden-test cell that must fail)
+# (solution cell, text in it, seeded mistake, hidden-test cell that must lose its points, words of its message)
 MISTAKES = {
     "dropout without the 1/(1-p) rescale": (
         "dropout_forward", "mask = (rng.random(x.shape) >= p) / (1 - p)", "mask = rng.random(x.shape) >= p",
-        "test_dropout_forward"),
+        "test_dropout_forward", "x / (1 - p)"),
     "test-mode BatchNorm without eps": (
-        "batchnorm_forward", "np.sqrt(running_var + eps)", "np.sqrt(running_var)", "test_batchnorm_forward_test"),
+        "batchnorm_forward", "np.sqrt(running_var + eps)", "np.sqrt(running_var)", "test_batchnorm_forward_test",
+        "eps keeps it finite"),
     "dgamma summed over the wrong axis": (
         "batchnorm_backward", "dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=1)",
-        "test_batchnorm_backward"),
+        "test_batchnorm_backward", "sum over the batch axis"),
     "unbiased batch variance": (
         "batchnorm_forward", "var = np.mean(xmu ** 2, axis=0)", "var = np.sum(xmu ** 2, axis=0) / (N - 1)",
-        "test_batchnorm_forward_train"),
+        "test_batchnorm_forward_train", "biased batch variance"),
     "momentum weighting the new batch": (
         "batchnorm_forward", "running_mean = momentum * running_mean + (1 - momentum) * mu",
-        "running_mean = (1 - momentum) * running_mean + momentum * mu", "test_batchnorm_forward_train"),
+        "running_mean = (1 - momentum) * running_mean + momentum * mu", "test_batchnorm_forward_train",
+        "momentum 0.9"),
     "test mode with batch statistics": (
         "batchnorm_forward", "x_hat = (x - running_mean) / np.sqrt(running_var + eps)",
-        "x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)", "test_batchnorm_forward_test"),
+        "x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)", "test_batchnorm_forward_test",
+        "running statistics from bn_param"),
     "unknown mode accepted": (
         "batchnorm_forward", "raise ValueError(f\"unknown BatchNorm mode {mode!r}: use 'train' or 'test'\")",
-        "out, cache = x, None", "test_batchnorm_forward_test"),
+        "out, cache = x, None", "test_batchnorm_forward_test", "raise a ValueError"),
     "p read as the probability of keeping": (
-        "dropout_forward", ">= p) / (1 - p)", "< p) / (1 - p)", "test_dropout_forward"),
+        "dropout_forward", ">= p) / (1 - p)", "< p) / (1 - p)", "test_dropout_forward", "probability of DROPPING"),
     "dropout ignoring the seed": (
         "dropout_forward", 'np.random.default_rng(dropout_param.get("seed"))', "np.random.default_rng()",
-        "test_dropout_forward"),
+        "test_dropout_forward", "same seed"),
+    "a mask for 2-D inputs only": (
+        "dropout_forward", "mask = (rng.random(x.shape) >= p) / (1 - p)",
+        "mask = (rng.random((x.shape[0], x.shape[1])) >= p) / (1 - p)", "test_dropout_forward", "any shape"),
     "dropout backward ignoring the mask": (
-        "dropout_backward", "dx = dout * mask", "dx = dout", "test_dropout_backward"),
+        "dropout_backward", "dx = dout * mask", "dx = dout", "test_dropout_backward", "kept units only"),
+    "dropout backward with the unscaled mask": (
+        "dropout_backward", "dx = dout * mask", "dx = dout * (mask != 0)", "test_dropout_backward",
+        "uses the mask from dropout_forward, which is not scaled"),
     "closed form missing the dgamma term": (
-        "batchnorm_backward_alt", " - x_hat * dgamma)", ")", "test_batchnorm_backward_alt"),
+        "batchnorm_backward_alt", " - x_hat * dgamma)", ")", "test_batchnorm_backward_alt", "correct gradient"),
 }
 
 
-def _run_in_process(nb, test_id: str, replacements: dict = None) -> None:
-    """Exec the setup and solution cells (some replaced), then the hidden-test cell `test_id`.
-
-    The test cell's prologue purges i2dl_utils from sys.modules; the originals are put back after.
-    """
+def _judge_in_process(nb, test_id: str, probing: Probing, monkeypatch, replacements: dict = None):
+    """Exec the setup and solution cells (some replaced) and the test cell's probe; the verdict on it."""
+    for key, value in probing.env.items():
+        monkeypatch.setenv(key, value)
     namespace = {}
     for step in nb.cells:
         if step.get("id") == "setup" or meta(step).get("solution"):
             exec((replacements or {}).get(meta(step).get("grade_id"), step.source), namespace)
-    saved = {name: module for name, module in sys.modules.items() if name.startswith("i2dl_utils")}
-    try:
-        exec(cell(nb, test_id).source, namespace)
-    finally:
-        for name in [n for n in sys.modules if n.startswith("i2dl_utils")]:
-            del sys.modules[name]
-        sys.modules.update(saved)
+    exec(cell(nb, test_id).source, namespace)
+    return probing.verdict(test_id, meta(cell(nb, test_id))["points"])
 
 
-def test_correct_solutions_pass_the_hidden_tests_in_process(source, test_ids, capsys):
+def test_correct_solutions_get_every_point_in_process(source, test_ids, tmp_path, monkeypatch, capsys):
+    probing = Probing(NAME, tmp_path, seed=1)
     for test_id in test_ids:
-        _run_in_process(source, test_id)
+        verdict = _judge_in_process(source, test_id, probing, monkeypatch)
+        assert verdict.points == meta(cell(source, test_id))["points"], verdict.message
     assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=list(MISTAKES))
-def test_a_seeded_mistake_fails_its_hidden_test(source, mistake):
-    grade_id, old, new, test_id = MISTAKES[mistake]
-    with pytest.raises(AssertionError):
-        _run_in_process(source, test_id, {grade_id: _mutated(source, grade_id, old, new)})
+def test_a_seeded_mistake_loses_its_points_with_a_message_naming_it(source, mistake, tmp_path, monkeypatch):
+    grade_id, old, new, test_id, words = MISTAKES[mistake]
+    verdict = _judge_in_process(source, test_id, Probing(NAME, tmp_path, seed=2), monkeypatch,
+                                {grade_id: _mutated(source, grade_id, old, new)})
+    assert verdict.points == 0 and words in verdict.message, verdict.message
 
 
-def test_the_closed_form_scores_without_the_graph_backward(source):
+def test_the_closed_form_scores_without_the_graph_backward(source, tmp_path, monkeypatch):
     """A mistake (or a stub) in batchnorm_backward does not cost the closed form's points too."""
     grade_id = "batchnorm_backward"
     stub = _mutated(source, grade_id, "x_hat, xmu, ivar, sqrtvar, gamma = cache", "raise NotImplementedError()")
-    _run_in_process(source, "test_batchnorm_backward_alt", {grade_id: stub})
+    verdict = _judge_in_process(source, "test_batchnorm_backward_alt", Probing(NAME, tmp_path), monkeypatch,
+                                {grade_id: stub})
+    assert verdict.points == 2, verdict.message
+
+
+def test_a_backward_pass_wrong_only_through_its_forward_says_so(source, tmp_path, monkeypatch):
+    grade_id, old, new, *_ = MISTAKES["unbiased batch variance"]
+    verdict = _judge_in_process(source, "test_batchnorm_backward", Probing(NAME, tmp_path), monkeypatch,
+                                {grade_id: _mutated(source, grade_id, old, new)})
+    assert verdict.points == 0 and "make batchnorm_forward's checks pass first" in verdict.message
 
 
 def test_a_seeded_mistake_fails_through_the_notebook(source, test_ids, tmp_path):
-    """The missing dropout rescale, through a kernel: only the dropout forward test fails."""
-    grade_id, old, new, test_id = MISTAKES["dropout without the 1/(1-p) rescale"]
+    """The missing dropout rescale, through a kernel: only the dropout forward test loses its points."""
+    grade_id, old, new, test_id, words = MISTAKES["dropout without the 1/(1-p) rescale"]
     nb = replace_cell(source, grade_id, _mutated(source, grade_id, old, new))
-    results = cell_results(execute(_through_last_test(nb), tmp_path))
-    failure = results.pop(test_id)
-    assert failure.startswith("AssertionError") and "x / (1 - p)" in failure, failure
-    assert all(failure is None for failure in results.values()), results
+    probing = Probing(NAME, tmp_path / "grader")
+    verdicts = probing.verdicts(execute(_through_last_test(nb), tmp_path, env=probing.env))
+    failure = verdicts.pop(test_id)
+    assert failure and words in failure, failure
+    assert all(message is None for message in verdicts.values()), verdicts

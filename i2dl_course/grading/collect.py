@@ -1,51 +1,54 @@
-"""Find the submissions in a folder and copy each one into the grader's workspace.
+"""Find the submissions in a folder and take from each only what grading uses.
 
 Accepted layouts, one entry per student:
-    SUBMISSIONS/<student_id>/<assignment>/*.ipynb   (plus any other files, e.g. timestamp.txt)
+    SUBMISSIONS/<student_id>/<assignment>/*.ipynb   (plus e.g. timestamp.txt)
     SUBMISSIONS/<student_id>.zip                    (<assignment>/..., optionally under <student_id>/)
 Files directly in <student_id>/ (or at the top of the zip) count when there is no <assignment>/ folder.
 
-Nothing in SUBMISSIONS is modified. Symbolic links and special files are skipped (the grader runs
-as root: a link to /etc/shadow must not be copied), zip members may not leave their folder, and the
-number and size of files are capped.
+A submission contributes the assignment's notebooks and an allow-list of extra files (default:
+timestamp.txt, for late penalties); everything else (folders, modules, configuration files, links,
+FIFOs, other notebooks) is dropped before any kernel runs, and the notes say what. Files are read
+with the careful reader (safe_files) and kept in memory, size-capped; nothing in SUBMISSIONS is
+modified, and zip members are never extracted to disk.
 """
 import hashlib
 import re
-import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .safe_files import Refused, read_file
+
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
-MAX_FILES = 500
-MAX_FILE_BYTES = 100 << 20      # nbgrader's own CourseDirectory.max_file_size
-MAX_TOTAL_BYTES = 300 << 20
-
-
-class Rejected(Exception):
-    """The submission's content is refused as a whole (the message says why, in one line)."""
+MAX_NOTEBOOK_BYTES = 50 << 20
+MAX_EXTRA_BYTES = 64 << 10
+MAX_ENTRIES = 10_000           # entries looked at in one submission (folder tree or zip members)
+EXTRA_FILES = ("timestamp.txt",)
 
 
 @dataclass
 class Collected:
     student: str
     origin: Path
-    folder: Path = None            # the private copy of the assignment's files
-    digest: str = ""               # sha256 over the copied files' names and contents
-    notes: list = field(default_factory=list)   # one-line remarks (skipped files, refused content)
+    files: dict = field(default_factory=dict)    # {file name: bytes}: the notebooks and allowed extra files
+    digest: str = ""                             # sha256 over the files' names and contents
+    notes: list = field(default_factory=list)    # one line per refused file or refused submission
+    dropped: str = ""                            # one line naming what was not taken (not an error)
 
 
 def find(submissions: Path) -> list:
-    """(student_id, path) of every folder and .zip in SUBMISSIONS, with an error text for bad entries."""
+    """(student_id, path, error or None) for every folder and .zip in SUBMISSIONS."""
     entries, seen = [], {}
     for path in sorted(Path(submissions).iterdir()):
         if path.name.startswith("."):
             continue
-        if path.is_symlink() or not (path.is_dir() or (path.is_file() and path.suffix == ".zip")):
+        info = path.lstat()
+        is_zip = stat.S_ISREG(info.st_mode) and path.suffix == ".zip"
+        if not (stat.S_ISDIR(info.st_mode) or is_zip):
             entries.append((path.name, path, "not a student folder or .zip: ignored"))
             continue
-        student = path.stem if path.suffix == ".zip" and path.is_file() else path.name
+        student = path.stem if is_zip else path.name
         if not STUDENT_ID.match(student):
             entries.append((student, path, f"invalid student id {student!r} (letters, digits, _.@+- only)"))
         elif student in seen:
@@ -56,21 +59,8 @@ def find(submissions: Path) -> list:
     return entries
 
 
-class _Budget:
-    def __init__(self):
-        self.files, self.bytes = 0, 0
-
-    def take(self, name: str, size: int) -> None:
-        self.files += 1
-        self.bytes += size
-        if size > MAX_FILE_BYTES:
-            raise Rejected(f"{name} is larger than {MAX_FILE_BYTES >> 20} MB")
-        if self.files > MAX_FILES or self.bytes > MAX_TOTAL_BYTES:
-            raise Rejected(f"more than {MAX_FILES} files or {MAX_TOTAL_BYTES >> 20} MB in the submission")
-
-
-def _relative_members(names: list, student: str, assignment: str) -> dict:
-    """{member name: relative path} for the members that belong to the assignment."""
+def _relative(names: list, student: str, assignment: str) -> dict:
+    """{entry name: path relative to the assignment folder} of the entries that belong to it."""
     def parts(name):
         p = PurePosixPath(name).parts
         return p[1:] if p and p[0] == student and len(p) > 1 else p
@@ -79,90 +69,104 @@ def _relative_members(names: list, student: str, assignment: str) -> dict:
     return {n: PurePosixPath(*p) for n, p in (inside or chosen).items() if p}
 
 
-def _safe(rel: PurePosixPath) -> bool:
-    return not rel.is_absolute() and ".." not in rel.parts and not any(
-        part.startswith("__MACOSX") or part.startswith("._") for part in rel.parts)
+class _Intake:
+    """Decides per entry whether it is kept (and reads it) or dropped (and notes it)."""
+
+    def __init__(self, result: Collected, notebooks: list, extra_files):
+        self.result = result
+        self.wanted = {f"{nb}.ipynb": MAX_NOTEBOOK_BYTES for nb in notebooks}
+        self.wanted.update({name: MAX_EXTRA_BYTES for name in extra_files})
+        self.dropped = []
+
+    def offer(self, rel: PurePosixPath, read) -> None:
+        """read(cap) -> bytes, or raises Refused."""
+        name = rel.as_posix()
+        if len(rel.parts) != 1 or name not in self.wanted:
+            self.dropped.append(name)
+            return
+        try:
+            self.result.files[name] = read(self.wanted[name])
+        except Refused as err:
+            self.result.notes.append(str(err))
+
+    def close(self) -> None:
+        if self.dropped:
+            shown = ", ".join(sorted(self.dropped)[:5]) + (f" and {len(self.dropped) - 5} more"
+                                                           if len(self.dropped) > 5 else "")
+            extras = ", ".join(n for n in self.wanted if not n.endswith(".ipynb")) or "no other files"
+            self.result.dropped = f"dropped {shown} (graded are only the assignment's notebooks and {extras})"
 
 
-def _copy_folder(src: Path, dest: Path, student: str, assignment: str, notes: list) -> None:
-    files = {}
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if any(part.startswith(".") for part in rel.parts):
-            continue                                    # .ipynb_checkpoints, .DS_Store, ...
-        if path.is_symlink() or not (path.is_dir() or stat.S_ISREG(path.stat().st_mode)):
-            notes.append(f"skipped {rel} (link or special file)")
-        elif path.is_file():
-            files[rel.as_posix()] = path
-    budget = _Budget()
-    for name, rel in _relative_members(list(files), student, assignment).items():
-        budget.take(name, files[name].stat().st_size)
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files[name], dest / rel, follow_symlinks=False)
+def _from_folder(src: Path, student: str, assignment: str, intake: _Intake) -> None:
+    entries, pending = {}, [src]
+    while pending and len(entries) < MAX_ENTRIES:
+        folder = pending.pop()
+        for path in sorted(folder.iterdir()):
+            if path.name in (".ipynb_checkpoints", ".DS_Store", "__MACOSX"):
+                continue
+            if stat.S_ISDIR(path.lstat().st_mode):
+                pending.append(path)
+            else:
+                entries[path.relative_to(src).as_posix()] = path
+    for name, rel in _relative(list(entries), student, assignment).items():
+        intake.offer(rel, lambda cap, path=entries[name]: read_file(path, cap, rel.as_posix()))
 
 
-def _extract_zip(src: Path, dest: Path, student: str, assignment: str, notes: list) -> None:
+def _from_zip(src: Path, student: str, assignment: str, intake: _Intake) -> None:
     try:
         archive = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError) as err:
-        raise Rejected(f"not a readable zip file ({err})")
+        raise Refused(f"not a readable zip file ({err})") from None
     with archive:
         members = {}
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                notes.append(f"skipped {info.filename} (link)")
-            else:
+        for info in archive.infolist()[:MAX_ENTRIES]:
+            parts = PurePosixPath(info.filename).parts
+            if PurePosixPath(info.filename).is_absolute() or ".." in parts:
+                intake.result.notes.append(f"skipped {info.filename} (path leaves the submission)")
+            elif not info.is_dir() and not any(p.startswith(("__MACOSX", "._", ".")) for p in parts):
                 members[info.filename] = info
-        budget = _Budget()
-        for name, rel in _relative_members(list(members), student, assignment).items():
-            if not _safe(rel):
-                notes.append(f"skipped {name} (path leaves the submission)" if ".." in rel.parts or rel.is_absolute()
-                             else f"skipped {name}")
-                continue
-            budget.take(name, 0)
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            with archive.open(members[name]) as src_file, open(target, "wb") as out:
-                while chunk := src_file.read(1 << 20):      # sizes in the zip header are not trusted
-                    written += len(chunk)
-                    budget.bytes += len(chunk)
-                    if written > MAX_FILE_BYTES or budget.bytes > MAX_TOTAL_BYTES:
-                        raise Rejected(f"{name} unpacks to more than the size limit "
-                                       f"({MAX_FILE_BYTES >> 20} MB a file, {MAX_TOTAL_BYTES >> 20} MB in all)")
-                    out.write(chunk)
+
+        def read(info, name, cap):
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise Refused(f"{name} is a symbolic link: refused")
+            with archive.open(info) as f:                 # sizes in the zip header are not trusted
+                data = f.read(cap + 1)
+            if len(data) > cap:
+                raise Refused(f"{name} unpacks to more than {cap:,} bytes: refused")
+            return data
+
+        for name, rel in _relative(list(members), student, assignment).items():
+            intake.offer(rel, lambda cap, info=members[name], rel=rel: read(info, rel.as_posix(), cap))
 
 
-def digest(folder: Path) -> str:
+def digest(files: dict) -> str:
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
     return h.hexdigest()
 
 
-def collect(student: str, origin: Path, dest: Path, assignment: str) -> Collected:
-    """Copy one submission's files for `assignment` into `dest` (replaced if it exists).
+def collect(student: str, origin: Path, assignment: str, notebooks: list, extra_files=EXTRA_FILES) -> Collected:
+    """Take one submission's notebooks (names without .ipynb) and allowed extra files into memory.
 
-    A refused submission (bad zip, too large) leaves `dest` empty, so it is graded as if no
-    notebook had been handed in, with the reason in its notes.
+    A refused submission (an unreadable zip) contributes nothing: it is graded as if no notebook
+    had been handed in, with the reason in its notes.
     """
-    result = Collected(student, origin, dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    result = Collected(student, origin)
+    intake = _Intake(result, notebooks, extra_files)
     try:
-        if origin.is_dir():
-            _copy_folder(origin, dest, student, assignment, result.notes)
+        if stat.S_ISDIR(origin.lstat().st_mode):
+            _from_folder(origin, student, assignment, intake)
         else:
-            _extract_zip(origin, dest, student, assignment, result.notes)
-    except Rejected as err:
+            _from_zip(origin, student, assignment, intake)
+    except Refused as err:
         result.notes.append(str(err))
-        shutil.rmtree(dest)
-        dest.mkdir()
-    if not any(dest.glob("*.ipynb")) and not result.notes:
+        result.files.clear()
+    except zipfile.BadZipFile as err:
+        result.notes.append(f"not a readable zip file ({err})")
+        result.files.clear()
+    intake.close()
+    if not any(name.endswith(".ipynb") for name in result.files) and not result.notes:
         result.notes.append(f"no notebook found (expected {student}/{assignment}/*.ipynb)")
-    result.digest = digest(dest)
+    result.digest = digest(result.files)
     return result

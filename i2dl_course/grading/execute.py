@@ -1,20 +1,26 @@
-"""nbgrader's Execute step for untrusted notebooks: the kernel in a Sandbox, a time budget for the
+"""Executing an untrusted notebook with nbclient: the kernel in a Sandbox, a time budget for the
 whole notebook on top of the per-cell timeout, a cap on recorded output, and a crashed kernel
-recorded in its cell (the cells after it are marked as not run, earlier results are kept).
+recorded in its cell (the cells after it are marked as not run, earlier outputs are kept).
+
+What went wrong is also kept apart from the outputs, in `incidents`: the runner reports those,
+so a kernel cannot fake or hide them by printing.
 """
 import json
 import os
 import time
-from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from nbgrader import utils
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Any, Dict, Integer
+from traitlets import Any
 
-from .sandbox import Limits, Sandbox
+from .sandbox import Sandbox
+
+INCIDENTS = {"timeout": "hit the time limit of a cell",
+             "died": "crashed the kernel (the cells after it were not run)",
+             "not run": "was not run (the notebook's time limit was used up)",
+             "output cut": "printed more output than allowed (cut)"}
 
 
 def error_output(ename: str, evalue: str):
@@ -31,7 +37,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         runtime = self.sandbox.runtime
         self.connection_file = str(runtime / "kernel.json")
         if self.sandbox.enabled:
-            # The kernel has its own network namespace: TCP to the grader cannot work, Unix sockets do.
+            # The kernel has its own network namespace: TCP to the runner cannot work, Unix sockets do.
             self.transport = "ipc"
             self.ip = str(runtime / "ipc")
 
@@ -48,63 +54,63 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["env"] = env
         return await super()._async_pre_start_kernel(**kw)
 
-    def write_connection_file(self, **kwargs):
-        super().write_connection_file(**kwargs)
-        self.sandbox.give(self.connection_file)
 
+class SandboxedClient(NotebookClient):
+    """NotebookClient with the kernel in `sandbox`, a notebook time budget and output caps.
 
-class SandboxedExecute(Execute):
-    """Execute (nbgrader) with the kernel in a sandbox, a notebook time budget and an output cap."""
+    incidents: [{"cell": index, "kind": one of INCIDENTS}] in the order they happened.
+    """
 
-    sandbox = Dict(help="keyword arguments of Sandbox (paths as strings)").tag(config=True)
-    notebook_timeout = Integer(1800, help="seconds for the whole notebook; later cells are not run").tag(config=True)
-    max_cell_output = Integer(2_000_000, help="bytes of output recorded per cell").tag(config=True)
-    max_notebook_output = Integer(20_000_000, help="bytes of output recorded per notebook").tag(config=True)
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
+    def __init__(self, nb, sandbox: Sandbox, cell_timeout: int, notebook_timeout: int,
+                 max_cell_output: int = 2_000_000, max_notebook_output: int = 20_000_000):
+        super().__init__(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
+                         interrupt_on_timeout=True, raise_on_iopub_timeout=False, record_timing=False,
+                         error_on_timeout={"ename": "CellTimeoutError", "evalue": f"no reply within {cell_timeout} s",
+                                           "traceback": [f"CellTimeoutError: no reply within {cell_timeout} s"]},
+                         extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                         resources={"metadata": {"path": str(sandbox.work)}})
+        self.sandbox = sandbox
+        self.notebook_timeout, self.cell_limit = notebook_timeout, cell_timeout
+        self.max_cell_output, self.max_notebook_output = max_cell_output, max_notebook_output
         self.timeout_func = self._cell_timeout
-
-    def _make_sandbox(self) -> Sandbox:
-        spec = dict(self.sandbox)
-        for key in ("scratch", "runtime", "data_dir"):
-            spec[key] = Path(spec[key])
-        for key in ("hidden", "readable"):
-            spec[key] = [Path(p) for p in spec.get(key, [])]
-        spec["limits"] = Limits(**spec.get("limits", {}))
-        return Sandbox(**spec)
+        self.incidents = []
+        self._deadline = time.monotonic() + notebook_timeout
+        self._not_run_reason = None
+        self._output_bytes = {"notebook": 0}
 
     def create_kernel_manager(self):
-        sandbox = self._make_sandbox()
-        sandbox.prepare()
-        self.km = SandboxedKernelManager(sandbox=sandbox, kernel_name=self.kernel_name, config=self.config)
+        self.sandbox.prepare()
+        self.km = SandboxedKernelManager(sandbox=self.sandbox, kernel_name=self.kernel_name)
         return self.km
 
     def _cell_timeout(self, cell) -> int:
         remaining = self._deadline - time.monotonic()
-        return max(1, int(min(self.timeout or remaining, remaining)))
+        return max(1, int(min(self.cell_limit or remaining, remaining)))
 
-    def preprocess(self, nb, resources=None, km=None):
-        self._deadline = time.monotonic() + self.notebook_timeout
-        self._not_run_reason = None
-        self._output_bytes = {"notebook": 0}
-        return super().preprocess(nb, resources, km)
+    def _incident(self, index: int, kind: str) -> None:
+        self.incidents.append({"cell": index, "kind": kind})
 
-    def preprocess_cell(self, cell, resources, index):
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if cell.cell_type != "code" or not cell.source.strip():
-            return cell, resources
+            return cell
         if self._not_run_reason is None and time.monotonic() >= self._deadline:
             self._not_run_reason = f"the notebook used up its time limit of {self.notebook_timeout} s"
+            self._incident(cell_index, "not run")
         if self._not_run_reason:
             cell.outputs = [error_output("NotRun", f"not run: {self._not_run_reason}")]
-            return cell, resources
+            return cell
         try:
-            return super().preprocess_cell(cell, resources, index)
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
             self._not_run_reason = "the kernel died in an earlier cell"
+            self._incident(cell_index, "died")
             cell.outputs.append(error_output(
                 "KernelDied", "the kernel died while running this cell (os._exit, a crash or out of memory)"))
-            return cell, resources
+            return cell
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._incident(next((i for i, c in enumerate(self.nb.cells) if c is cell), -1), "timeout")
+        return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):
         """Record output until the cell's or the notebook's byte cap is reached, then one note."""
@@ -115,6 +121,7 @@ class SandboxedExecute(Execute):
         if cell_bytes + size > self.max_cell_output or \
                 self._output_bytes["notebook"] + size > self.max_notebook_output:
             self._output_bytes[cell_index] = -1
+            self._incident(cell_index, "output cut")
             outs.append(new_output("stream", name="stderr", text=(
                 f"\n[grader] output cut here: more than {self.max_cell_output:,} bytes in this cell "
                 f"or {self.max_notebook_output:,} in the notebook\n")))
@@ -122,13 +129,3 @@ class SandboxedExecute(Execute):
         self._output_bytes[cell_index] = cell_bytes + size
         self._output_bytes["notebook"] += size
         return super().output(outs, msg, display_id, cell_index)
-
-
-class RequireExecuted(NbGraderPreprocessor):
-    """A test cell that was never run would score full points in nbgrader: give it an error instead."""
-
-    def preprocess_cell(self, cell, resources, index):
-        if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code" \
-                and cell.get("execution_count") is None and not any(o.output_type == "error" for o in cell.outputs):
-            cell.outputs.append(error_output("NotRun", "this test cell was not run"))
-        return cell, resources

@@ -1,6 +1,6 @@
 """Feedback HTML with nbgrader's generate_feedback, as a student may see it: each test cell shows
-its name (grade id), points and failure message only, never the test's source or traceback, and
-a note at the top says how the grading went.
+its name (grade id), its points and the judge's one-line message, never the test's source, and a
+note at the top says how the grading went.
 """
 from pathlib import Path
 
@@ -14,14 +14,11 @@ from ..nbgrader_app import check, make_api
 
 
 class HideTestSource(NbGraderPreprocessor):
-    """Test cells keep their grade id and points; source and output become a one-line summary."""
+    """Test cells keep their grade id, points and verdict (their only output); the source is hidden."""
 
     def preprocess_cell(self, cell, resources, index):
         if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code":
-            grade_id = cell.metadata.nbgrader["grade_id"]
-            errors = [o for o in cell.outputs if o.output_type == "error"]
-            cell.source = f"# test {grade_id} (its code is not shown)"
-            cell.outputs = [dict(o, traceback=[f"{o.ename}: {o.evalue}"]) for o in errors[:1]]
+            cell.source = f"# test {cell.metadata.nbgrader['grade_id']} (its code is not shown)"
         return cell, resources
 
 
@@ -41,12 +38,12 @@ PREPROCESSORS = ["nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedba
                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 
-def generate(root: Path, db_url: str, assignment: str, student: str, note: str = "") -> Path:
+def generate(course: Config, db_url: str, assignment: str, student: str, note: str = "") -> Path:
     """Write feedback/<student>/<assignment>/*.html from autograded/ and the gradebook."""
     cfg = Config()
     cfg.CourseDirectory.db_url = db_url
     cfg.GenerateFeedback.preprocessors = PREPROCESSORS
     cfg.GradingNote.text = note
-    api = make_api(root, cfg)
+    api = make_api(course, cfg)
     check(api.generate_feedback(assignment, student, force=True), "generate_feedback")
     return Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))

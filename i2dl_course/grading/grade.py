@@ -1,27 +1,28 @@
-"""`i2dl grade`: autograde a folder of submissions with nbgrader, sandboxed and in parallel.
+"""`i2dl grade`: grade a folder of submissions. Student code runs only in sandboxed kernels; points
+come only from judges outside them.
 
-For each submission (collect.py copies it; the original is never touched):
-1. a worker process (worker.py) runs nbgrader's Autograde with only the sanitize steps and the
-   sandboxed Execute (execute.py, sandbox.py) against a private course root and a snapshot of
-   the assignment's cells: it never sees the real gradebook. An outer wall-clock limit kills a
-   stuck worker.
-2. the main process, the only writer of the gradebook, runs nbgrader's Autograde again with
-   Execute and ClearOutput left out (like `--no-execute`) on the executed notebooks, or on
-   stand-ins with the reason for notebooks that could not be run: OverwriteCells, IgnorePattern,
-   ClearMetadata, LimitOutput, SaveAutoGrades, late penalties. Then generate_feedback
-   (feedback.py) and a marker with the input's hash: unchanged submissions are skipped on the
-   next run unless --force, so an interrupted run resumes without losing finished grades.
-Finally the grade table (report.py) goes to <course root>/grades.csv.
+1. Start: the course configuration (nbgrader_config.py) is read once, before any submission; the
+   gradebook gets the assignment's cells; a snapshot of those cells, the students' data view
+   (dataview.py) and the course's support files are prepared.
+2. Per submission, `--workers` at a time:
+   a. collect.py takes the assignment's notebooks and allowed extra files, nothing else;
+   b. each notebook is sanitized against the snapshot (nbgrader's ClearOutput, DeduplicateIds,
+      OverwriteKernelspec, OverwriteCells restoring the tests, CheckCellMetadata);
+   c. the runner (runner.py) executes them in its own sandbox, as an unprivileged uid when the
+      grader is root, each kernel in a fresh sandbox, and hands back the executed notebooks and
+      the probes' exports as data (`execute`; a cluster executor can take its place);
+   d. the judges (i2dl_course.judges) turn the exports into points and one line per test cell.
+3. Record, in the main process only (the gradebook's one writer): nbgrader's Autograde with the
+   judges' points (record.py), feedback.py, and a marker with the input's hash (unchanged
+   submissions are skipped on the next run unless --force; an interrupted run resumes).
+Finally report.py writes the grade table, <course root>/grades.csv.
 """
+import base64
 import hashlib
 import json
-import multiprocessing
 import os
-import queue
+import secrets
 import shutil
-import sys
-import tempfile
-import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,28 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbgrader import preprocessors as nbp
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.utils import find_all_files
 from tqdm import tqdm
-from traitlets.config import Config
 
 from i2dl_utils import config
-from . import collect, feedback, gradebook, report, worker
-from ..nbgrader_app import course_config, make_api
-from .sandbox import FIRST_UID, bwrap_path
 
-RECORD_SANITIZE = ["nbgrader.preprocessors.DeduplicateIds", "nbgrader.preprocessors.OverwriteKernelspec",
-                   "nbgrader.preprocessors.OverwriteCells", "nbgrader.preprocessors.CheckCellMetadata"]
-RECORD = ["i2dl_course.grading.execute.RequireExecuted", "nbgrader.preprocessors.IgnorePattern",
-          "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
-          "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
-          "nbgrader.preprocessors.CheckCellMetadata"]
-# Workers are forked from a server that has imported nbgrader once (seconds saved per submission).
-WORKERS = multiprocessing.get_context("forkserver")
-WORKERS.set_forkserver_preload(["i2dl_course.grading.worker"])
-STARTUP_SECONDS = 120      # per submission on top of the notebooks' budgets: interpreter, nbgrader, kernels
-INCIDENTS = {"CellTimeoutError": "hit the time limit of a cell",
-             "KernelDied": "crashed the kernel (the cells after it were not run)",
-             "NotRun": "was not run (the notebook's time limit was used up)"}
+from ..judges import AssignmentJudges
+from ..nbgrader_app import course_config, make_api
+from . import collect, dataview, feedback, gradebook, jobs, report
+from .execute import INCIDENTS
+from .record import record_config
+from .sandbox import bwrap_path, preflight
+
+STARTUP_SECONDS = 120            # per submission on top of the notebooks' budgets: interpreters, kernels
+SANITIZE = (nbp.ClearOutput, nbp.DeduplicateIds, nbp.OverwriteKernelspec, nbp.OverwriteCells, nbp.CheckCellMetadata)
 
 
 @dataclass
@@ -63,6 +58,7 @@ class Options:
     force: bool = False
     progress: bool = True
     threads: int = None           # per kernel; default: the cores divided among the workers
+    seed: int = None              # of the probes' inputs; default: drawn anew for every run
 
 
 @dataclass
@@ -82,30 +78,40 @@ class Run:
     counts: dict = field(default_factory=dict)
 
 
-def describe(nb, notebook: str) -> tuple:
-    """(incident?, one line) for the first failing cell of an executed notebook, or (False, None)."""
-    failing = []
-    for index, cell in enumerate(nb.cells, 1):
-        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-        cut = any(o.output_type == "stream" and "[grader] output cut" in o.text for o in cell.get("outputs", []))
-        if errors or cut:
-            first = next((e for e in errors if e.ename in INCIDENTS), errors[0] if errors else None)
-            failing.append((index, cell, first, cut))
-    if not failing:
-        return False, None
-    index, cell, error, cut = failing[0]
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-    where = f"{notebook}.ipynb cell {index}" + (f" ({grade_id})" if grade_id else "")
-    if error is None:
-        what = "printed more output than allowed (cut)"
-    elif error.ename in INCIDENTS:
-        what = INCIDENTS[error.ename]
-    else:
-        evalue = " ".join(error.evalue.split())
-        what = f"raised {error.ename}" + (f": {evalue[:80]}" if evalue else "")
-    more = f" (+{len(failing) - 1} more cells with errors)" if len(failing) > 1 else ""
-    incident = any(c or (e is not None and e.ename in INCIDENTS) for _, _, e, c in failing)
-    return incident, f"{where} {what}{more}"
+@dataclass
+class Judged:
+    """One submission after its probe phase and its judges: what the record step needs."""
+    sub: collect.Collected
+    executed: dict                # {notebook: executed notebook, or None if it did not run}
+    reasons: dict                 # {notebook: why it did not run}
+    verdicts: dict                # {notebook: {grade id: (points, message)}}
+    notes: list                   # one line per thing worth saying, in order
+    incident: bool                # something stopped part of the grading (status "problem")
+
+
+def first_error(cell) -> str:
+    """The cell's first error as "Name: message" (what the kernel reported: for messages only)."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            evalue = " ".join(str(output.get("evalue", "")).split())[:120]
+            return f"{output.get('ename', 'Error')}" + (f": {evalue}" if evalue else "")
+    return None
+
+
+def describe(nb, notebook: str, incidents: list) -> str:
+    """One line for the first incident (runner-recorded) or else the first cell with an error."""
+    first = incidents[0] if incidents else None
+    for index, cell in enumerate(nb.cells):
+        error = first_error(cell)
+        if first is not None and index != first["cell"] or first is None and not error:
+            continue
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        where = f"{notebook}.ipynb cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
+        what = INCIDENTS.get(first["kind"], first["kind"]) if first else f"raised {error[:100]}"
+        errors = sum(1 for c in nb.cells if first_error(c))
+        more = f" (+{errors - 1} more cells with errors)" if errors > 1 else ""
+        return f"{where} {what}{more}"
+    return None
 
 
 class Grader:
@@ -114,15 +120,23 @@ class Grader:
         self.root = Path(root or config.course_root()).resolve()
         self.options = options
         self.assignment = options.assignment
-        self.db_url = options.db_url or course_config(self.root).CourseDirectory.db_url
+        self.course = course_config(self.root)          # the one time the configuration file runs
+        self.db_url = options.db_url or self.course.CourseDirectory.db_url
+        self.cell_timeout = int(self.course.Execute.get("timeout", 30))
+        self.extra_files = list(self.course.Grading.get("extra_files", collect.EXTRA_FILES))
+        spec = self.course.Grading.get("judges", {}).get(self.assignment)
+        if not spec:
+            raise ValueError(f"nbgrader_config.py names no judges for {self.assignment} (c.Grading.judges)")
+        self.judges = AssignmentJudges(spec, self.root, self.assignment)
+        self.seed = options.seed if options.seed is not None else secrets.randbits(62)
         self.state = self.root / ".grading" / self.assignment
-        self.slots = queue.Queue()
-        self.running = {}
-        self.lock = threading.Lock()
+        self.threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
+        self.running = jobs.Running()
 
     # -- preparation -------------------------------------------------------------------------
     def key(self, digest: str) -> str:
-        settings = [digest, self.fingerprint, self.db_url, self.options.timeout, self.options.sandbox]
+        settings = [digest, self.fingerprint, self.judges.fingerprint, self.db_url, self.options.timeout,
+                    self.cell_timeout, self.options.sandbox]
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
     def marker(self, student: str) -> Path:
@@ -139,124 +153,145 @@ class Grader:
                 return False
         return True
 
-    def sandbox_spec(self, slot: int) -> dict:
-        import i2dl_utils
-        package = Path(i2dl_utils.__file__).resolve().parent
-        hidden = [self.root, package.parent, self.submissions, Path.home(), Path("/tmp"), Path(tempfile.gettempdir())]
-        if self.db_url.startswith("sqlite:///"):
-            hidden.append(Path(self.db_url[len("sqlite:///"):]).resolve().parent)
-        readable = [Path(sys.prefix), Path(sys.base_prefix), package, config.data_dir()]
-        as_root = os.geteuid() == 0 and self.options.sandbox
-        return dict(runtime=str(self.runtime(slot)), data_dir=str(config.data_dir()),
-                    hidden=[str(p) for p in hidden], readable=[str(p) for p in readable],
-                    threads=self.options.threads or max(1, (os.cpu_count() or 1) // self.options.workers),
-                    uid=FIRST_UID + slot if as_root else None, enabled=self.options.sandbox)
-
-    def runtime(self, slot: int) -> Path:
-        """The kernel's runtime folder: short, as IPC socket paths may not exceed 107 characters."""
-        return Path(tempfile.gettempdir()) / f"i2dl-grade-{os.getpid()}-{slot}"
-
-    def prepare_work(self, sub: collect.Collected, slot: int) -> Path:
-        """The worker's private course root: its submission, the support files, a gradebook copy."""
-        work = self.state / "work" / sub.student
-        for folder in (work, self.runtime(slot)):
-            if folder.exists():
-                shutil.rmtree(folder)
-        shutil.copytree(sub.folder, work / "submitted" / sub.student / self.assignment)
+    def support_files(self) -> dict:
+        """The course's own non-notebook files of the assignment (e.g. data files), base64."""
         source = self.root / "source" / self.assignment
-        support = work / "source" / self.assignment
-        if source.is_dir():
-            shutil.copytree(source, support, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints",
-                                                                            "__pycache__"))
-        support.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.state / "snapshot.db", work / "gradebook.db")
-        job = dict(root=str(work), course_root=str(self.root), student=sub.student, assignment=self.assignment,
-                   notebooks=self.notebooks, db_url=f"sqlite:///{work / 'gradebook.db'}",
-                   timeout=self.options.timeout, sandbox=self.sandbox_spec(slot))
-        (work / "job.json").write_text(json.dumps(job, indent=1))
-        return work
+        ignore = list(self.course.CourseDirectory.get("ignore", [])) + ["*.ipynb"]
+        return {Path(f).relative_to(source).as_posix(): base64.b64encode(Path(f).read_bytes()).decode()
+                for f in find_all_files(str(source), ignore)}
 
-    # -- step 1: execute (in parallel) -------------------------------------------------------
-    def execute(self, sub: collect.Collected) -> dict:
-        """Run the worker for one submission: {notebook: {"ran", "reason"}}, or {"killed": reason}."""
-        slot = self.slots.get()
+    # -- per submission (worker threads) -------------------------------------------------------
+    def sanitized(self, sub: collect.Collected, notebook: str):
+        """(notebook with the tests restored, None) or (None, why it cannot be run)."""
+        data = sub.files.get(f"{notebook}.ipynb")
+        if data is None:
+            return None, f"{notebook}.ipynb was not submitted"
         try:
-            work = self.prepare_work(sub, slot)
-            limit = self.options.timeout * len(self.notebooks) + STARTUP_SECONDS
-            proc = WORKERS.Process(target=worker.main, args=(str(work / "job.json"),))
-            proc.start()
-            with self.lock:
-                self.running[sub.student] = proc
-            proc.join(limit)
-            with self.lock:
-                self.running.pop(sub.student, None)
-            if proc.is_alive():
-                proc.kill()                    # its kernel dies with it (bwrap --die-with-parent)
-                proc.join()
-                return {"killed": f"stopped by the grader after {limit} s (the submission's time limit)"}
-            result = work / "result.json"
-            return json.loads(result.read_text()) if result.exists() else \
-                {"killed": f"the grading process ended unexpectedly (exit code {proc.exitcode})"}
-        finally:
-            shutil.rmtree(self.runtime(slot), ignore_errors=True)
-            self.slots.put(slot)
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        except Exception as err:   # not JSON, not a notebook, an unknown nbformat: all the same to a student
+            first = (str(err).splitlines() or [""])[0][:120]
+            return None, f"{notebook}.ipynb is not a valid notebook ({type(err).__name__}: {first})"
+        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+        if not ids & set(self.cells[notebook]["all"]):
+            return None, f"{notebook}.ipynb is not the exercise's notebook (none of its graded cells is there)"
+        resources = {"nbgrader": {"db_url": self.snapshot, "assignment": self.assignment, "notebook": notebook,
+                                  "student": sub.student}}
+        try:
+            for step in SANITIZE:
+                nb, resources = step(config=self.course).preprocess(nb, resources)
+        except Exception as err:
+            return None, f"{notebook}.ipynb could not be prepared ({type(err).__name__}: {str(err)[:120]})"
+        return nb, None
 
-    # -- step 2: record (main process only) --------------------------------------------------
-    def stage(self, sub: collect.Collected, results: dict) -> tuple:
-        """Executed notebooks (or stand-ins) plus the submitted support files, for Autograde to record."""
-        folder = self.state / "stage" / sub.student / self.assignment
-        if folder.exists():
-            shutil.rmtree(folder)
-        shutil.copytree(sub.folder, folder, ignore=shutil.ignore_patterns("*.ipynb"))
-        notes, incident = list(sub.notes), bool(sub.notes)
-        extra = sorted(p.stem for p in sub.folder.glob("*.ipynb") if p.stem not in self.notebooks)
-        notes += [f"ignored {name}.ipynb (not a notebook of {self.assignment})" for name in extra]
-        for notebook in self.notebooks:
-            outcome = results.get(notebook) or {"ran": False, "reason": results.get("killed", "not run")}
-            target = folder / f"{notebook}.ipynb"
-            executed = self.state / "work" / sub.student / "executed" / f"{notebook}.ipynb"
-            if outcome["ran"]:
-                shutil.copyfile(executed, target)
-                bad, line = describe(nbformat.read(target, as_version=4), notebook)
-                incident |= bad
-                if line:
-                    notes.append(line)
+    def job(self, sub: collect.Collected, notebooks: dict, inputs: dict) -> bytes:
+        return json.dumps({
+            "order": list(notebooks), "notebooks": {n: nbformat.writes(nb) for n, nb in notebooks.items()},
+            "support": self.support, "timeout": self.options.timeout, "cell_timeout": self.cell_timeout,
+            "threads": self.threads, "sandbox": self.options.sandbox,
+            "inputs": {n: base64.b64encode(self.judges.inputs_file(inputs[n])).decode() for n in notebooks},
+        }).encode()
+
+    def execute(self, sub: collect.Collected, job: bytes, names: list) -> dict:
+        """Run the runner for one submission: {notebook: entry} (see jobs.parse), or {"killed": why}."""
+        limit = self.options.timeout * len(names) + STARTUP_SECONDS
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        with open(self.state / "logs" / f"{sub.student}.log", "wb") as log:
+            raw, why = jobs.run(job, self.view, self.options.sandbox, limit, log, self.running)
+        if why:
+            return {"killed": why}
+        try:
+            return jobs.parse(raw, names)
+        except Exception as err:
+            return {"killed": f"the grading process gave an unusable answer ({type(err).__name__})"}
+
+    def process(self, sub: collect.Collected) -> Judged:
+        notebooks, reasons = {}, {}
+        for name in self.notebooks:
+            nb, why = self.sanitized(sub, name)
+            if nb is None:
+                reasons[name] = why
             else:
-                nbformat.write(gradebook.placeholder(self.db_url, self.assignment, notebook, outcome["reason"]), target)
+                notebooks[name] = nb
+        seed = int.from_bytes(hashlib.sha256(f"{self.seed}/{sub.student}".encode()).digest()[:8], "big")
+        inputs = {name: self.judges.inputs(seed, name) for name in notebooks}
+        results = self.execute(sub, self.job(sub, notebooks, inputs), list(notebooks)) if notebooks else {}
+        notes, incident = ([sub.dropped] if sub.dropped else []) + sub.notes, bool(sub.notes)
+        executed, verdicts = {}, {}
+        for name in self.notebooks:
+            entry = results.get(name) if "killed" not in results else None
+            if name in notebooks and entry is None:
+                reasons[name] = results.get("killed", "not run")
+            elif entry is not None and entry["executed"] is None:
+                reasons[name] = f"{name}.ipynb {entry['reason']}"
+            if name in reasons:
+                notes.append(reasons[name])
                 incident = True
-                notes.append(outcome["reason"])
-        return "problem" if incident else "graded", "; ".join(notes) or "all cells ran without errors"
+                executed[name] = None
+                verdicts[name] = {gid: (0.0, reasons[name]) for gid in self.cells[name]["points"]}
+                continue
+            nb = executed[name] = entry["executed"]
+            line = describe(nb, name, entry["incidents"])
+            if line:
+                notes.append(line)
+            notes += [f"{name}: export {r}" for r in entry["refused"]]
+            incident |= bool(entry["incidents"] or entry["refused"])
+            verdicts[name] = self.judge(name, nb, entry["exports"], inputs[name])
+        return Judged(sub, executed, reasons, verdicts, notes, incident)
 
-    def record_config(self) -> Config:
-        """nbgrader's Autograde without Execute and ClearOutput, reading the staged notebooks."""
-        cfg = Config()
-        cfg.CourseDirectory.db_url = self.db_url
-        cfg.CourseDirectory.submitted_directory = str(self.state / "stage")
-        cfg.Autograde.sanitize_preprocessors = RECORD_SANITIZE
-        cfg.Autograde.autograde_preprocessors = RECORD
-        return cfg
+    def judge(self, notebook: str, nb, exports: dict, inputs: dict) -> dict:
+        """{grade id: (points, message)} for every test cell of one executed notebook."""
+        cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+        verdicts = {}
+        for grade_id, points in self.cells[notebook]["points"].items():
+            prefix = grade_id + "/"
+            files = {k[len(prefix):]: v for k, v in exports.items() if k.startswith(prefix)}
+            cell_error = first_error(cells[grade_id]) if grade_id in cells else None
+            verdict = self.judges.judge(notebook, grade_id, points, files, inputs, cell_error)
+            verdicts[grade_id] = (verdict.points, verdict.message)
+        return verdicts
 
-    def record(self, sub: collect.Collected, results: dict) -> Outcome:
-        status, reason = self.stage(sub, results)
-        api = make_api(self.root, self.record_config())
-        result = api.autograde(self.assignment, sub.student, force=True, create=True)
+    # -- record (main process only) ------------------------------------------------------------
+    def stage(self, judged: Judged) -> Path:
+        """The executed notebooks (stand-ins where none ran) and the allowed extra files, for Autograde."""
+        folder = self.state / "stage" / judged.sub.student / self.assignment
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for name, data in judged.sub.files.items():
+            if not name.endswith(".ipynb"):
+                (folder / name).write_bytes(data)
+        for name, nb in judged.executed.items():
+            nb = nb or gradebook.placeholder(self.db_url, self.assignment, name, judged.reasons[name])
+            nbformat.write(nb, folder / f"{name}.ipynb")
+        return folder
+
+    def record(self, judged: Judged) -> Outcome:
+        student = judged.sub.student
+        status = "problem" if judged.incident else "graded"
+        reason = "; ".join(judged.notes) or "all cells ran without errors"
+        for output in (self.root / "autograded" / student, self.root / "feedback" / student):
+            if output.is_symlink():
+                output.unlink()                  # never write through a link
+        self.stage(judged)
+        verdicts = {nb: {gid: list(v) for gid, v in cells.items()} for nb, cells in judged.verdicts.items()}
+        api = make_api(self.course, record_config(self.db_url, str(self.state / "stage"), verdicts))
+        result = api.autograde(self.assignment, student, force=True, create=True)
         if not result.get("success"):
-            status, reason = "problem", f"could not be recorded ({worker.nbgrader_error(result)}): graded as not run"
-            self.stage(sub, {"killed": reason})
-            result = api.autograde(self.assignment, sub.student, force=True, create=True)
+            why = f"could not be recorded ({gradebook.nbgrader_error(result)}): graded as not run"
+            status, reason = "problem", why
+            judged.executed = dict.fromkeys(judged.executed)
+            judged.reasons = dict.fromkeys(judged.executed, why)
+            self.stage(judged)
+            zero = {nb: {gid: [0.0, why] for gid in cells} for nb, cells in judged.verdicts.items()}
+            api = make_api(self.course, record_config(self.db_url, str(self.state / "stage"), zero))
+            result = api.autograde(self.assignment, student, force=True, create=True)
             if not result.get("success"):
-                return Outcome(sub.student, "error", f"nbgrader failed on it: {worker.nbgrader_error(result)}")
-        feedback.generate(self.root, self.db_url, self.assignment, sub.student, note=reason)
-        self.marker(sub.student).parent.mkdir(parents=True, exist_ok=True)
-        self.marker(sub.student).write_text(json.dumps(
-            {"key": self.key(sub.digest), "status": status, "reason": reason}))
-        work = self.state / "work" / sub.student
-        (self.state / "logs").mkdir(exist_ok=True)
-        if (work / "worker.log").exists():
-            shutil.copyfile(work / "worker.log", self.state / "logs" / f"{sub.student}.log")
-        for folder in (work, sub.folder, self.state / "stage" / sub.student):
-            shutil.rmtree(folder, ignore_errors=True)
-        return Outcome(sub.student, status, reason)
+                return Outcome(student, "error", f"nbgrader failed on it: {gradebook.nbgrader_error(result)}")
+        feedback.generate(self.course, self.db_url, self.assignment, student, note=reason)
+        self.marker(student).parent.mkdir(parents=True, exist_ok=True)
+        self.marker(student).write_text(json.dumps(
+            {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed}))
+        shutil.rmtree(self.state / "stage" / student, ignore_errors=True)
+        return Outcome(student, status, reason)
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self) -> Run:
@@ -264,30 +299,32 @@ class Grader:
             warnings.simplefilter("ignore")
             return self._run()
 
-    def _run(self) -> Run:
-        start = time.perf_counter()
+    def prepare(self) -> None:
         if not self.submissions.is_dir():
             raise NotADirectoryError(f"no such folder: {self.submissions}")
-        if self.options.sandbox:
-            bwrap_path()                                 # refuse early without bubblewrap
         gradebook.ensure_assignment(self.root, self.db_url, self.assignment)
         self.notebooks = gradebook.notebook_names(self.db_url, self.assignment)
         self.fingerprint = gradebook.fingerprint(self.db_url, self.assignment)
         self.state.mkdir(parents=True, exist_ok=True)
-        (self.state / "snapshot.db").unlink(missing_ok=True)
-        gradebook.snapshot(self.db_url, self.assignment, self.state / "snapshot.db")
-        for slot in range(self.options.workers):
-            self.slots.put(slot)
-        for stale in Path(tempfile.gettempdir()).glob("i2dl-grade-*-*"):   # left by a killed grader
-            if not Path("/proc", stale.name.split("-")[2]).exists():
-                shutil.rmtree(stale, ignore_errors=True)
+        path = self.state / "snapshot.db"
+        path.unlink(missing_ok=True)
+        self.snapshot = gradebook.snapshot(self.db_url, self.assignment, path)
+        self.cells = {name: gradebook.cells(self.snapshot, self.assignment, name) for name in self.notebooks}
+        self.view = dataview.build(self.state.parent / "data-view")
+        self.support = self.support_files()
+        if self.options.sandbox:
+            bwrap_path()                                 # refuse early without bubblewrap
+            preflight(self.view)
 
+    def _run(self) -> Run:
+        start = time.perf_counter()
+        self.prepare()
         outcomes, pending = [], []
         for student, origin, error in collect.find(self.submissions):
             if error:
                 outcomes.append(Outcome(student, "error", error))
                 continue
-            sub = collect.collect(student, origin, self.state / "incoming" / student, self.assignment)
+            sub = collect.collect(student, origin, self.assignment, self.notebooks, self.extra_files)
             if not self.options.force and self.is_done(student, self.key(sub.digest)):
                 done = json.loads(self.marker(student).read_text())
                 outcomes.append(Outcome(student, done["status"], done["reason"], unchanged=True))
@@ -298,20 +335,18 @@ class Grader:
                    bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed, {rate_fmt}{postfix}")
         pool = ThreadPoolExecutor(max_workers=self.options.workers)
         try:
-            futures = {pool.submit(self.execute, sub): sub for sub in pending}
+            futures = {pool.submit(self.process, sub): sub for sub in pending}
             for future in as_completed(futures):
                 sub = futures[future]
                 try:
-                    outcome = self.record(sub, future.result())
+                    outcome = self.record(future.result())
                 except Exception as err:      # one submission's failure never stops the others
                     outcome = Outcome(sub.student, "error", f"grader error: {type(err).__name__}: {err}"[:200])
                 outcomes.append(outcome)
                 bar.update(1)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            with self.lock:
-                for proc in self.running.values():
-                    proc.kill()
+            self.running.kill_all()
             pool.shutdown(wait=True)
             bar.close()
 

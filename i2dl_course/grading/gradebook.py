@@ -1,8 +1,9 @@
-"""The gradebook side of grading: the assignment's cells in a (fresh) database, the read-only
-snapshot that workers grade against, stand-ins for notebooks that could not be run, and scores.
+"""The gradebook side of grading: the assignment's cells in a (fresh) database, the snapshot of
+them that submissions are sanitized against, and stand-ins for notebooks that could not be run.
 """
 import hashlib
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -81,9 +82,22 @@ def snapshot(db_url: str, assignment: str, path: Path) -> str:
     return url
 
 
-def graded_cell_ids(db_url: str, assignment: str, notebook: str) -> set:
+def cells(db_url: str, assignment: str, notebook: str) -> dict:
+    """{"all": grade ids of the notebook's nbgrader cells, "points": {grade id: max score} of its test cells}."""
     with Gradebook(db_url) as gb:
-        return {c.name for c in gb.find_notebook(notebook, assignment).source_cells}
+        nb = gb.find_notebook(notebook, assignment)
+        solutions = {c.name for c in nb.solution_cells}
+        return {"all": sorted(c.name for c in nb.source_cells),
+                "points": {c.name: float(c.max_score) for c in nb.grade_cells
+                           if c.name not in solutions and c.cell_type == "code"}}
+
+
+def nbgrader_error(result: dict) -> str:
+    """The last exception line nbgrader logged, e.g. "KeyError: 'square'"."""
+    text = (result.get("log") or "") + "\n" + (result.get("error") or "")
+    lines = [line for line in re.findall(r"^(?:\w+\.)*\w*(?:Error|Exception)\b.*$", text, flags=re.M)
+             if "NbGraderException" not in line]      # its own summary says "see the traceback above"
+    return lines[-1][:200] if lines else "nbgrader could not process it"
 
 
 def placeholder(db_url: str, assignment: str, notebook: str, reason: str):

@@ -1,23 +1,36 @@
-"""Where a submission's kernel runs: bubblewrap with no network, a read-only file system except the
-submission's scratch folder, and limits on memory, processes and file size.
+"""The two sandboxes of grading, both bubblewrap with no network and a whitelist of what is visible.
 
-The command wraps the kernel's own command line:
+- The runner's (`runner_command`): the process that drives one submission's kernels (runner.py).
+  It sees the system's own folders, the Python installation and the kit's two packages, read-only,
+  plus its own box folder; as root it is started as an unprivileged uid of its own (a slot uid,
+  see `claim_uid`), so that a mistake in it cannot write as root.
+- The kernel's (`Sandbox.wrap`), started by the runner: the same read-only view minus the grader's
+  package (`i2dl_course`), plus the students' data view (no test labels), the grader's inputs file
+  and three folders of its own (working folder, export folder, runtime with HOME and TMPDIR).
+  Nothing else of the machine exists in it: not the course, not other submissions, not the
+  grader's data or HOME. Limits on memory and file size and, with a slot uid, processes.
 
-    bwrap (namespaces, mounts, clean environment) -- prlimit (limits) -- setpriv (unprivileged uid) -- python -m ipykernel_launcher ...
+    bwrap (namespaces, whitelisted mounts, clean environment) -- prlimit (limits) -- python -m ipykernel_launcher ...
 
-As root, each worker slot runs its kernels as its own unprivileged uid (FIRST_UID + slot), so the
-process limit (RLIMIT_NPROC, which root ignores) holds and nothing the grader owns is writable.
-Not as root, the kernel keeps the grader's uid: the sandbox still hides and protects the files, but
-there is no process limit (RLIMIT_NPROC would count every process of that user).
+The kernel's bubblewrap runs unprivileged, in a user namespace of its own, nested in the runner's.
 """
+import contextlib
+import fcntl
 import os
 import shutil
+import stat
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FIRST_UID = 64000          # uid and gid of worker slot k's kernels: FIRST_UID + k (unused by the system)
+FIRST_UID = 64000          # slot k runs as uid and gid FIRST_UID + k (unused by the system)
+SLOTS = 256
 SHM_BYTES = 256 << 20      # /dev/shm (torch DataLoader workers) is a private tmpfs of this size
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+MOUNTED = {Path("/dev"), Path("/proc")}      # made by bwrap itself (devices, proc)
+RUNNER_TMP_BYTES = 2 << 30                     # the runner's /tmp, a memory-backed tmpfs: its box and the kernels' folders
 
 
 class SandboxUnavailable(RuntimeError):
@@ -33,11 +46,61 @@ def bwrap_path() -> str:
     return path
 
 
+def python_paths() -> list:
+    """The Python installation a sandboxed interpreter needs (the venv and the base installation)."""
+    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
+
+
+def package_path(name: str) -> Path:
+    module = __import__(name)
+    return Path(module.__file__).resolve().parent
+
+
 @dataclass(frozen=True)
 class Limits:
     memory_bytes: int = 6 << 30       # RLIMIT_AS: address space (importing torch alone takes ~0.9 GB)
-    processes: int = 256              # RLIMIT_NPROC: processes + threads of the kernel's uid (root only)
+    processes: int = 256              # RLIMIT_NPROC: processes + threads of the slot uid (with a slot uid only)
     file_bytes: int = 1 << 30         # RLIMIT_FSIZE: largest file the kernel may write
+
+
+def _prlimit(limits: Limits, processes: bool) -> list:
+    cmd = [shutil.which("prlimit") or "/usr/bin/prlimit", f"--as={limits.memory_bytes}",
+           f"--fsize={limits.file_bytes}", "--core=0"]
+    return cmd + ([f"--nproc={limits.processes}"] if processes else []) + ["--"]
+
+
+def _bwrap(readable: list, writable: list, workdir: Path, env: dict, tmp_bytes: int = None) -> list:
+    """bubblewrap with nothing but `readable` (read-only) and `writable` folders, and no network.
+
+    tmp_bytes: give it a private /tmp of that size (the runner's; its box lives there), a /proc of
+    the host's and the host's processes: a kernel's unprivileged bubblewrap, nested in it, can
+    mount a /proc of its own only where the /proc above it is not partly covered, as bwrap's own
+    /proc mount is. Without (a kernel's sandbox): its own processes and /proc, no /tmp. Either
+    way the skeleton bwrap builds is read-only at the end: what is writable is exactly `writable`,
+    /dev/shm and that /tmp.
+    """
+    if tmp_bytes is None:
+        cmd = ["--unshare-pid", "--proc", "/proc"]
+    else:
+        cmd = ["--bind", "/proc", "/proc", "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    cmd = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+           "--unshare-cgroup-try", *cmd, "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    binds = [("--ro-bind", Path(p)) for p in SYSTEM if os.path.exists(p)]
+    binds += [("--ro-bind", p) for p in sorted({Path(p) for p in readable}) if p.exists()]
+    binds += [("--bind", Path(p)) for p in writable]
+    targets = {path for _, path in binds}
+    # bwrap would create the missing parents of the mount points as 0700: untraversable for a slot uid.
+    mounted = MOUNTED | ({Path("/tmp")} if tmp_bytes else set())
+    parents = {parent for path in targets for parent in path.parents
+               if parent != Path("/") and parent not in mounted and not any(parent.is_relative_to(t) for t in targets)}
+    for parent in sorted(parents, key=lambda p: len(p.parts)):
+        cmd += ["--perms", "0755", "--dir", str(parent)]
+    for kind, path in binds:
+        cmd += [kind, str(path), str(path)]
+    cmd += ["--remount-ro", "/", "--chdir", str(workdir), "--clearenv"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    return cmd
 
 
 def kernel_environment(threads: int, home: Path, tmp: Path, data_dir: Path) -> dict:
@@ -59,23 +122,22 @@ def kernel_environment(threads: int, home: Path, tmp: Path, data_dir: Path) -> d
 
 @dataclass
 class Sandbox:
-    """One kernel's sandbox.
+    """One kernel's sandbox (one notebook of one submission).
 
-    scratch: the only writable folder the kernel sees besides `runtime` (its cwd).
-    runtime: connection file, IPC sockets, HOME and TMPDIR of the kernel.
-    hidden: folders replaced by empty ones (course root, submissions, grader's HOME, /tmp, ...), owned
-        by root, so not writable for an unprivileged uid (without root: writable, but gone with the sandbox).
-    readable: folders bound back read-only inside hidden ones (the venv, i2dl_utils, the data).
-    uid: run the kernel as this unprivileged uid (needs root), or None to keep the caller's.
+    work: the kernel's working folder (writable); exports: where its probes write (writable, read by
+    the runner after the kernel is gone); inputs: the grader's inputs file (read-only); runtime:
+    connection file, IPC sockets, HOME and TMPDIR (writable); data_dir: the students' data view.
+    processes: limit the number of processes (only meaningful with a slot uid of its own).
     enabled: False runs the kernel unsandboxed (`--no-sandbox`), still with the limits.
     """
-    scratch: Path
+    work: Path
+    exports: Path
+    inputs: Path
     runtime: Path
     data_dir: Path
-    hidden: list = field(default_factory=list)
     readable: list = field(default_factory=list)
     threads: int = 1
-    uid: int = None
+    processes: bool = False
     limits: Limits = Limits()
     enabled: bool = True
 
@@ -88,57 +150,82 @@ class Sandbox:
         return self.runtime / "tmp"
 
     def environment(self) -> dict:
-        return kernel_environment(self.threads, self.home, self.tmp, self.data_dir)
+        env = kernel_environment(self.threads, self.home, self.tmp, self.data_dir)
+        return dict(env, I2DL_EXPORT_DIR=str(self.exports), I2DL_PROBE_INPUTS=str(self.inputs))
 
     def prepare(self) -> None:
-        """Create HOME and TMPDIR and hand the writable folders to the kernel's uid."""
-        for folder in (self.scratch, self.home, self.tmp):
+        for folder in (self.work, self.exports, self.home, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
-        if self.uid is not None:
-            for top in (self.scratch, self.runtime):
-                self.give(top)
-                for dirpath, dirnames, filenames in os.walk(top):
-                    for name in dirnames + filenames:
-                        self.give(Path(dirpath) / name)
-
-    def give(self, path) -> None:
-        """Make a file or folder the grader created usable by the kernel's uid."""
-        if self.uid is not None:
-            os.chown(path, self.uid, self.uid, follow_symlinks=False)
 
     def wrap(self, argv: list) -> list:
         """The kernel's command line with the limits, inside the sandbox when enabled."""
-        limits = [shutil.which("prlimit") or "/usr/bin/prlimit", f"--as={self.limits.memory_bytes}",
-                  f"--fsize={self.limits.file_bytes}", "--core=0"]
-        if self.uid is not None:
-            limits.append(f"--nproc={self.limits.processes}")
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        if not self.enabled:        # still killed with its worker
-            return [setpriv, "--pdeathsig=KILL", "--", *limits, "--", *argv]
-        cmd = [bwrap_path(), "--die-with-parent", "--new-session",
-               "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-               "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-               "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
-        hidden = sorted({Path(p) for p in self.hidden if Path(p).exists()})
-        for path in hidden:
-            cmd += ["--tmpfs", str(path)]
-        binds = [("--ro-bind", Path(p)) for p in sorted(set(self.readable)) if Path(p).exists()]
-        binds += [("--bind", self.runtime), ("--bind", self.scratch)]
-        made = set()
-        for kind, path in binds:
-            # bwrap would create missing parents inside a hidden folder as 0700: unreadable for the kernel
-            for parent in reversed(path.parents):
-                if any(parent.is_relative_to(h) and parent != h for h in hidden) and parent not in made:
-                    cmd += ["--perms", "0755", "--dir", str(parent)]
-                    made.add(parent)
-            cmd += [kind, str(path), str(path)]
-        cmd += ["--chdir", str(self.scratch), "--clearenv"]
-        for key, value in self.environment().items():
-            cmd += ["--setenv", key, value]
-        if self.uid is not None:
-            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        cmd += ["--", *limits, "--"]
-        if self.uid is not None:
-            cmd += [setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        return cmd + list(argv)
+        limits = _prlimit(self.limits, self.processes)
+        if not self.enabled:        # still killed with its runner
+            return [shutil.which("setpriv") or "/usr/bin/setpriv", "--pdeathsig=KILL", "--", *limits, *argv]
+        readable = python_paths() + [package_path("i2dl_utils"), self.data_dir, self.inputs, *self.readable]
+        return [*_bwrap(readable, [self.runtime, self.work, self.exports], self.work, self.environment()),
+                "--", *limits, *argv]
+
+
+def runner_command(data_dir: Path, uid: int = None, box: Path = None,
+                   args=("-m", "i2dl_course.grading.runner")) -> list:
+    """The command that starts runner.py for one submission (it reads its job on stdin).
+
+    Sandboxed (box None): the runner works in its private, size-limited /tmp, as `uid` if given (an
+    unprivileged uid of its own, when the grader is root). Unsandboxed (`--no-sandbox`): in the
+    host folder `box`, with the grader's uid.
+    """
+    python = [sys.executable, "-I", *args]
+    work = box or Path("/tmp")
+    env = {"PATH": f"{sys.prefix}/bin:/usr/bin:/bin", "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"),
+           "LANG": "C.UTF-8", "I2DL_DATA_DIR": str(data_dir), "I2DL_RUNNER_UID": "" if uid is None else str(uid)}
+    if box is not None:
+        return [shutil.which("setpriv") or "/usr/bin/setpriv", "--pdeathsig=KILL", "--", "env", "-i",
+                *[f"{k}={v}" for k, v in env.items()], *python]
+    readable = python_paths() + [package_path("i2dl_utils"), package_path("i2dl_course"), data_dir]
+    cmd = _bwrap(readable, [], work, env, tmp_bytes=RUNNER_TMP_BYTES)
+    if uid is not None:
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
+                "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    return cmd + ["--", *python]
+
+
+@contextlib.contextmanager
+def claim_uid(enabled: bool = True):
+    """An unprivileged uid no other grading process on this machine uses now, while held (as root;
+    otherwise None: the runner keeps the grader's uid). Claims are flock()s, so they end with the
+    process, also when it is killed."""
+    if not enabled or os.geteuid() != 0:
+        yield None
+        return
+    folder = Path(tempfile.gettempdir()) / "i2dl-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        raise RuntimeError(f"{folder} is not a private folder of root: remove it")
+    for slot in range(SLOTS):
+        fd = os.open(folder / str(slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield FIRST_UID + slot
+        finally:
+            os.close(fd)
+        return
+    raise RuntimeError(f"all {SLOTS} grading uids are in use")
+
+
+def preflight(data_dir: Path) -> None:
+    """Refuse early, with the reason, when the grading sandboxes cannot be started here."""
+    with claim_uid() as uid:
+        check = runner_command(data_dir, uid, args=("-c", "import i2dl_course.grading.runner as r; r.preflight()"))
+        result = subprocess.run(check, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise SandboxUnavailable(f"bubblewrap cannot start the grading sandboxes here ({tail}). Unprivileged "
+                                 "user namespaces must be allowed (sysctl kernel.unprivileged_userns_clone=1, "
+                                 "or an AppArmor profile for bwrap); see README, Grading.")

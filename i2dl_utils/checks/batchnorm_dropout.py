@@ -192,8 +192,10 @@ def batchnorm_gradients(forward, backward, shape=(4, 5), seed=0) -> dict:
     return {name: (value, numerical[name]) for name, value in zip(("dx", "dgamma", "dbeta"), analytic)}
 
 
-def expect_close_gradients(gradients: dict, what: str, verbose: bool = True) -> None:
-    """gradients: {name: (analytic, numerical)}; shapes must match, rel_error below TOLERANCE."""
+def expect_close_gradients(gradients: dict, what: str, verbose: bool = True,
+                           against: str = "the numerical gradient") -> None:
+    """gradients: {name: (analytic, expected)}; shapes must match, rel_error below TOLERANCE.
+    `against` names where the expected values come from (in the messages)."""
     for name, (analytic, numerical) in gradients.items():
         expect(np.shape(analytic) == numerical.shape,
                f"{what}: {name} should have shape {numerical.shape}, got {np.shape(analytic)}"
@@ -202,7 +204,7 @@ def expect_close_gradients(gradients: dict, what: str, verbose: bool = True) -> 
         if verbose:
             print(f"{name:>6}: relative error {error:.1e} (below {TOLERANCE[name]:.0e} needed)")
         expect(error < TOLERANCE[name],
-               f"{what}: {name} differs from the numerical gradient (relative error {error:.1e}, "
+               f"{what}: {name} differs from {against} (relative error {error:.1e}, "
                f"below {TOLERANCE[name]:.0e} needed)")
     if verbose:
         passed(f"{what}: gradients agree with the numerical ones")

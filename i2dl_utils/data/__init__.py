@@ -6,6 +6,6 @@
 """
 from .datasets import LabelledImages, UnlabelledImages
 from .provision import provision
-from .splits import MnistSplits, load_grader_test, load_splits
+from .splits import MnistSplits, load_splits
 
-__all__ = ["LabelledImages", "UnlabelledImages", "MnistSplits", "load_splits", "load_grader_test", "provision"]
+__all__ = ["LabelledImages", "UnlabelledImages", "MnistSplits", "load_splits", "provision"]

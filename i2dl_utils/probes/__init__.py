@@ -1,0 +1,171 @@
+"""Hidden-test probes: run the student's code on the grader's inputs and export plain data.
+
+A probe asserts nothing and decides nothing. It calls the student's functions and models on the
+inputs the grader drew for this run ($I2DL_PROBE_INPUTS, an .npz file) and writes what came out to
+the export folder ($I2DL_EXPORT_DIR): arrays as .npy files and one record.json per test cell. The
+judges (i2dl_course.judges) read that data outside the sandbox and decide the points. Student code
+owns this process, so nothing here is trusted: it only has to serve an honest submission well.
+
+Layout of one test cell's export, <export dir>/<grade id>/:
+    record.json        {"values": {name: JSON value}, "errors": {name: "Type: message"},
+                        "models": {name: layer list, see `Probe.model`}}
+    <name>.npy         one array per exported name (model weights: <model>.<layer>.<key>.npy)
+"""
+import contextlib
+import functools
+import io
+import json
+import logging
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}$")
+# The configuration a judge needs to rebuild a standard layer (attributes of torch's own layers).
+LAYER_CONFIG = ("in_features", "out_features", "num_features", "eps", "momentum", "affine",
+                "track_running_stats", "p", "negative_slope", "alpha", "approximate", "start_dim", "end_dim")
+
+
+def enabled() -> bool:
+    """Probes run only when graded (the grader sets both variables)."""
+    return bool(os.environ.get("I2DL_EXPORT_DIR") and os.environ.get("I2DL_PROBE_INPUTS"))
+
+
+@contextlib.contextmanager
+def quiet():
+    """Swallow the student's prints, warnings and Lightning log lines while probing."""
+    logger = logging.getLogger("pytorch_lightning")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _error(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
+
+
+class Probe:
+    """The evidence of one test cell (grade id), written to the export folder by `save()`."""
+
+    def __init__(self, grade_id: str):
+        self.grade_id = grade_id
+        self.values, self.errors, self.models, self.arrays = {}, {}, {}, {}
+        self._inputs = None
+
+    # -- the grader's inputs ----------------------------------------------------------------
+    def input(self, name: str) -> np.ndarray:
+        """An array the grader chose for this run (a fresh copy)."""
+        if self._inputs is None:
+            with np.load(os.environ["I2DL_PROBE_INPUTS"], allow_pickle=False) as f:
+                prefix = self.grade_id + "/"
+                self._inputs = {k[len(prefix):]: f[k] for k in f.files if k.startswith(prefix)}
+        return self._inputs[name].copy()
+
+    def tensor(self, name: str):
+        import torch
+        return torch.from_numpy(self.input(name))
+
+    # -- evidence ----------------------------------------------------------------------------
+    def run(self, name: str, function, *args, **kwargs):
+        """function(*args, **kwargs), or None after recording what it raised under `name`."""
+        try:
+            with quiet():
+                return function(*args, **kwargs)
+        except Exception as err:          # the student's code failed: that is evidence too
+            self.errors[name] = _error(err)
+            return None
+
+    def array(self, name: str, value) -> None:
+        """Export a tensor, array or number as an array (nothing if `value` is None)."""
+        if value is None:
+            return
+        try:
+            if hasattr(value, "detach"):
+                value = value.detach().cpu().numpy()
+            self.arrays[name] = np.array(value)
+        except Exception as err:
+            self.errors[name] = f"not an array ({_error(err)})"
+
+    def value(self, name: str, value) -> None:
+        self.values[name] = value
+
+    def model(self, name: str, module, x) -> None:
+        """Export `module` as the standard layers its forward calls, in call order, with weights.
+
+        models[name] = {"type": class, "layers": [{"name", "type", "config"}, ...],
+                        "sequence": [layer index per call], "unused": [leaf names never called]}
+        arrays: <name>.<i>.<key> = layer i's state, <name>.output = module(x) in eval mode.
+        """
+        try:
+            import torch
+            leaves = [(qualname, m) for qualname, m in module.named_modules() if not list(m.children())]
+            calls = []
+            hooks = [m.register_forward_hook(lambda mod, args, out, i=i: calls.append(i))
+                     for i, (_, m) in enumerate(leaves)]
+            training = module.training
+            module.eval()
+            try:
+                with torch.no_grad(), quiet():
+                    output = module(x)
+            finally:
+                module.train(training)
+                for hook in hooks:
+                    hook.remove()
+        except Exception as err:
+            self.errors[name] = _error(err)
+            return
+        order = list(dict.fromkeys(calls))          # layers in first-call order
+        layers = []
+        for position, leaf in enumerate(order):
+            qualname, m = leaves[leaf]
+            config = {k: getattr(m, k) for k in LAYER_CONFIG if isinstance(getattr(m, k, None), (int, float, str, bool))}
+            if hasattr(m, "bias") and "in_features" in config:
+                config["bias"] = m.bias is not None
+            layers.append({"name": qualname, "type": f"{type(m).__module__}.{type(m).__qualname__}", "config": config})
+            for key, tensor in m.state_dict().items():
+                self.array(f"{name}.{position}.{key}", tensor)
+        self.models[name] = {"type": type(module).__name__, "layers": layers,
+                             "sequence": [order.index(c) for c in calls],
+                             "unused": [q for i, (q, _) in enumerate(leaves) if i not in order]}
+        self.array(f"{name}.output", output)
+
+    # -- writing -------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write the evidence; a probe without grader inputs (not graded) writes nothing."""
+        if not enabled():
+            return
+        folder = Path(os.environ["I2DL_EXPORT_DIR"]) / self.grade_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, array in self.arrays.items():
+            if NAME.match(name) and array.dtype != object:
+                np.save(folder / f"{name}.npy", array, allow_pickle=False)
+        record = {"values": self.values, "errors": self.errors, "models": self.models}
+        (folder / "record.json").write_text(json.dumps(record, default=str))
+
+
+def probe(function):
+    """Decorator for a probe `name(p, *student_objects)`, where `name` is the test cell's grade id:
+    outside grading it only says so; at grading it collects the evidence and always saves it."""
+    @functools.wraps(function)
+    def run(*args):
+        if not enabled():
+            print("(hidden test: it runs when your notebook is graded)")
+            return
+        p = Probe(function.__name__)
+        try:
+            function(p, *args)
+        except Exception as err:          # e.g. a student's object without the expected attributes
+            p.errors["probe"] = _error(err)
+        finally:
+            p.save()
+    return run
