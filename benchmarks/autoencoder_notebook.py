@@ -14,27 +14,38 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
+
+from i2dl_course.judges import GraderData
 
 from notebook_run import timed_execute
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "source" / "exercise_08" / "1_autoencoder.ipynb"
 MODELS = {"baseline": "classifier", "transfer": "transfer_classifier",
           "baseline+aug": "augmented_scratch", "transfer+aug": "augmented_transfer"}
-PROBE = """
+PREDICT = """
 import json
-from i2dl_utils.checks.common import grader_test_accuracy
-print("RESULT " + json.dumps({name: grader_test_accuracy(globals()[var]) for name, var in %r.items()}))
+from i2dl_utils.data.datasets import to_tensor
+from i2dl_utils.data.provision import load_mnist
+from i2dl_utils.evaluate import predict
+test_images = to_tensor(load_mnist().test_images)
+print("RESULT " + json.dumps({name: predict(globals()[var], test_images).argmax(1).tolist()
+                              for name, var in %r.items()}))
 """ % MODELS
 
 
 def run(offset: int, threads: int) -> tuple:
+    """(seconds, {model: test accuracy}, tests without full points): the kernel predicts, the labels
+    stay in this process."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    seconds, failed = timed_execute(nb, threads, I2DL_SEED_OFFSET=str(offset))
+    nb.cells.append(nbformat.v4.new_code_cell(PREDICT))
+    seconds, failed = timed_execute(nb, "1_autoencoder", threads, I2DL_SEED_OFFSET=str(offset))
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     if "RESULT " not in text:
         sys.exit(f"seed offset {offset}: the notebook did not finish: {nb.cells[-1].outputs}")
-    return seconds, json.loads(text.split("RESULT ", 1)[1]), failed
+    labels = GraderData().test_labels
+    predictions = json.loads(text.split("RESULT ", 1)[1])
+    return seconds, {m: float((np.array(p) == labels).mean()) for m, p in predictions.items()}, failed
 
 
 def main() -> None:
@@ -43,7 +54,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     rows = []
-    print(f"{'seed':>4} {'seconds':>8} " + " ".join(f"{m:>13}" for m in MODELS) + "  failed tests")
+    print(f"{'seed':>4} {'seconds':>8} " + " ".join(f"{m:>13}" for m in MODELS) + "  tests without full points")
     for offset in range(args.seeds):
         seconds, acc, failed = run(offset, args.threads)
         rows.append((seconds, acc))

@@ -1,21 +1,38 @@
-"""What the notebook benchmarks share: execute a notebook as the grader would and time it."""
+"""What the notebook benchmarks share: execute a notebook as the grader would (probes on, with the
+grader's inputs), time it and judge it."""
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
+from i2dl_course.judges import AssignmentJudges
 
-def timed_execute(nb: nbformat.NotebookNode, threads: int, timeout: int = 1800, **env) -> tuple:
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed_execute(nb: nbformat.NotebookNode, notebook: str, threads: int, timeout: int = 1800, **env) -> tuple:
     """Execute nb in place in a fresh kernel (progress bars off, `threads` torch threads, errors
-    recorded, not raised): (wall seconds, grade ids of the graded cells that raised)."""
-    env = {**os.environ, "I2DL_PROGRESS_BAR": "0", "OMP_NUM_THREADS": str(threads), **env}
+    recorded, not raised) with its probes exporting to a scratch folder, then judge them:
+    (wall seconds, grade ids of the test cells that did not get full points)."""
+    judges = AssignmentJudges("i2dl_course.judges.exercise_08", ROOT, "exercise_08")
+    inputs = judges.inputs(0, notebook)
     with tempfile.TemporaryDirectory() as cwd:
+        (Path(cwd) / "inputs.npz").write_bytes(judges.inputs_file(inputs))
+        env = {**os.environ, "I2DL_PROGRESS_BAR": "0", "OMP_NUM_THREADS": str(threads),
+               "I2DL_EXPORT_DIR": f"{cwd}/exports", "I2DL_PROBE_INPUTS": f"{cwd}/inputs.npz", **env}
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": cwd}}).execute(env=env)
         seconds = time.perf_counter() - start
-    failed = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-              if c.metadata.get("nbgrader", {}).get("grade") and any(o.output_type == "error" for o in c.outputs)]
-    return seconds, failed
+        lost = []
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                folder = Path(cwd) / "exports" / meta["grade_id"]
+                files = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
+                if judges.judge(notebook, meta["grade_id"], meta["points"], files, inputs).points < meta["points"]:
+                    lost.append(meta["grade_id"])
+    return seconds, lost
