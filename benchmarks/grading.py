@@ -14,6 +14,7 @@ exercise notebooks (about 100 s).
 Other jobs on the machine change every figure: the load average is printed before and after.
 """
 import argparse
+import csv
 import os
 import shutil
 import subprocess
@@ -38,6 +39,8 @@ def course(folder: Path, name: str) -> Path:
     root = folder / "course"
     shutil.copytree(template / "source" / assignment, root / "source" / assignment)
     shutil.copyfile(template / "nbgrader_config.py", root / "nbgrader_config.py")
+    if (template / "judges.py").exists():
+        shutil.copyfile(template / "judges.py", root / "judges.py")
     generate(root, assignment=assignment)
     return root
 
@@ -54,7 +57,10 @@ def timed_grade(course_name: str, folder: Path, subs: Path, **options) -> float:
     start = time.perf_counter()
     run = grade(subs, root, Options(assignment=COURSES[course_name][1], progress=False, force=True, **options))
     seconds = time.perf_counter() - start
+    with open(run.csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert all(o.status == "graded" for o in run.outcomes), [(o.student, o.reason) for o in run.outcomes]
+    assert all(float(r["total"]) == float(r["max_score"]) for r in rows), [(r["student_id"], r["reason"]) for r in rows]
     return seconds
 
 

@@ -26,7 +26,7 @@ import nbformat
 
 from .execute import SandboxedClient
 from .safe_files import read_tree
-from .sandbox import Sandbox, kernel_environment
+from .sandbox import Sandbox
 
 MAX_EXPORT_FILE = 64 << 20
 MAX_EXPORTS = 256 << 20        # bytes per notebook
@@ -82,18 +82,6 @@ def run(job: dict) -> dict:
     for index, name in enumerate(job["order"]):
         results[name] = run_notebook(box, index, job["notebooks"][name], dict(job, name=name))
     return {"notebooks": results}
-
-
-def preflight() -> None:
-    """Start one sandboxed interpreter the way kernels are started (sandbox.preflight runs this)."""
-    import subprocess
-    box = Path.cwd()
-    sandbox = Sandbox(work=box / "w", exports=box / "e", inputs=box / "in", runtime=box / "r",
-                      data_dir=Path(os.environ["I2DL_DATA_DIR"]))
-    sandbox.prepare()
-    sandbox.inputs.write_bytes(b"")
-    subprocess.run(sandbox.wrap([sys.executable, "-c", "import i2dl_utils"]), check=True, timeout=60,
-                   env=kernel_environment(1, sandbox.home, sandbox.tmp, sandbox.data_dir))
 
 
 def main() -> None:

@@ -46,9 +46,13 @@ def bwrap_path() -> str:
     return path
 
 
+PYTHON = os.path.normpath(os.path.abspath(sys.executable))      # the venv's (links kept, `..` gone)
+PREFIX = os.path.normpath(os.path.abspath(sys.prefix))
+
+
 def python_paths() -> list:
     """The Python installation a sandboxed interpreter needs (the venv and the base installation)."""
-    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
+    return sorted({Path(PREFIX), Path(PREFIX).resolve(), Path(sys.base_prefix).resolve()})
 
 
 def package_path(name: str) -> Path:
@@ -107,7 +111,7 @@ def kernel_environment(threads: int, home: Path, tmp: Path, data_dir: Path) -> d
     """What every grading kernel gets, sandboxed or not: its share of the cores, no progress bars, no GPU."""
     threads = str(max(1, threads))
     return {
-        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{PREFIX}/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home), "TMPDIR": str(tmp), "USER": "student", "LOGNAME": "student",
         "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
         "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -175,9 +179,9 @@ def runner_command(data_dir: Path, uid: int = None, box: Path = None,
     unprivileged uid of its own, when the grader is root). Unsandboxed (`--no-sandbox`): in the
     host folder `box`, with the grader's uid.
     """
-    python = [sys.executable, "-I", *args]
+    python = [PYTHON, "-I", *args]
     work = box or Path("/tmp")
-    env = {"PATH": f"{sys.prefix}/bin:/usr/bin:/bin", "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"),
+    env = {"PATH": f"{PREFIX}/bin:/usr/bin:/bin", "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"),
            "LANG": "C.UTF-8", "I2DL_DATA_DIR": str(data_dir), "I2DL_RUNNER_UID": "" if uid is None else str(uid)}
     if box is not None:
         return [shutil.which("setpriv") or "/usr/bin/setpriv", "--pdeathsig=KILL", "--", "env", "-i",
@@ -220,12 +224,23 @@ def claim_uid(enabled: bool = True):
 
 
 def preflight(data_dir: Path) -> None:
-    """Refuse early, with the reason, when the grading sandboxes cannot be started here."""
+    """Refuse early, with the reason, when the grading sandboxes cannot be started here: start a
+    runner's sandbox (as a slot uid, as root) and in it a kernel's, the way grading does."""
     with claim_uid() as uid:
-        check = runner_command(data_dir, uid, args=("-c", "import i2dl_course.grading.runner as r; r.preflight()"))
+        check = runner_command(data_dir, uid, args=("-c", "import i2dl_course.grading.sandbox as s; s.preflight_inside()"))
         result = subprocess.run(check, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
         raise SandboxUnavailable(f"bubblewrap cannot start the grading sandboxes here ({tail}). Unprivileged "
                                  "user namespaces must be allowed (sysctl kernel.unprivileged_userns_clone=1, "
                                  "or an AppArmor profile for bwrap); see README, Grading.")
+
+
+def preflight_inside() -> None:
+    """In a runner's sandbox: start one kernel's sandbox with an interpreter in it."""
+    box = Path.cwd()
+    sandbox = Sandbox(work=box / "w", exports=box / "e", inputs=box / "in", runtime=box / "r",
+                      data_dir=Path(os.environ["I2DL_DATA_DIR"]))
+    sandbox.prepare()
+    sandbox.inputs.write_bytes(b"")
+    subprocess.run(sandbox.wrap([PYTHON, "-I", "-c", "pass"]), check=True, timeout=60)

@@ -155,12 +155,19 @@ def augment_offline_hidden(ev, ctx) -> str:
 
 
 # ----------------------------------------------------------------------------- 2. encoder
-def _codes(ev, name: str, what: str, x, size: int, hint: str):
-    model = rebuild(ev, name, what)
-    out = expect_same_outputs(ev, model, name, x)
-    expect(out.shape == (len(x), size), f"{what} should give codes of shape (N, {size}), got "
-                                        f"{tuple(out.shape)} for N = {len(x)}: {hint}")
+def _outputs(ev, name: str, what: str, x, width: int, should: str, hint: str = ""):
+    """(the rebuilt model, its outputs on x), which must be (N, width); `hint` ends any failure message."""
+    try:
+        model = rebuild(ev, name, what)
+        out = expect_same_outputs(ev, model, name, x)
+    except Failed as err:
+        raise Failed(f"{err}{hint}") from None
+    expect(out.shape == (len(x), width), f"{what} should {should}, got {tuple(out.shape)} for N = {len(x)}{hint}")
     return model, out
+
+
+def _codes(ev, name: str, what: str, x, size: int, hint: str):
+    return _outputs(ev, name, what, x, size, f"give codes of shape (N, {size})", f": {hint}")
 
 
 def encoder_selfcheck(ev, ctx) -> str:
@@ -187,13 +194,7 @@ def encoder_hidden(ev, ctx) -> str:
 
 # ----------------------------------------------------------------------------- 3. classifier
 def _logits(ev, name: str, what: str, x, hint: str = ""):
-    try:
-        model = rebuild(ev, name, what)
-        out = expect_same_outputs(ev, model, name, x)
-    except Failed as err:
-        raise Failed(f"{err}{hint}") from None
-    expect(out.shape == (len(x), 10), f"{what} should return logits (N, 10), got {tuple(out.shape)} for N = {len(x)}")
-    return model, out
+    return _outputs(ev, name, what, x, 10, "return logits (N, 10)", hint)
 
 
 def classifier_selfcheck(ev, ctx) -> str:
@@ -234,13 +235,7 @@ def baseline_accuracy(ev, ctx) -> str:
 
 # ----------------------------------------------------------------------------- 4. autoencoder
 def _reconstructions(ev, name: str, what: str, x, hint: str = ""):
-    try:
-        model = rebuild(ev, name, what)
-        out = expect_same_outputs(ev, model, name, x)
-    except Failed as err:
-        raise Failed(f"{err}{hint}") from None
-    expect(out.shape == (len(x), 784), f"{what} should reconstruct N images as (N, 784), got {tuple(out.shape)}")
-    return model, out
+    return _outputs(ev, name, what, x, 784, "reconstruct N images as (N, 784)", hint)
 
 
 def autoencoder_selfcheck(ev, ctx) -> str:

@@ -18,13 +18,14 @@ def passed(message: str) -> None:
 
 
 @contextlib.contextmanager
-def quiet():
-    """Swallow warnings, Lightning log lines and stderr from student code while checking."""
+def quiet(stdout: bool = False):
+    """Swallow warnings, Lightning log lines and stderr (and stdout if asked) from student code."""
     logger = logging.getLogger("pytorch_lightning")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
+                contextlib.redirect_stdout(io.StringIO()) if stdout else contextlib.nullcontext():
             warnings.simplefilter("ignore")
             yield
     finally:

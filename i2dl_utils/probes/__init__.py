@@ -11,17 +11,15 @@ Layout of one test cell's export, <export dir>/<grade id>/:
                         "models": {name: layer list, see `Probe.model`}}
     <name>.npy         one array per exported name (model weights: <model>.<layer>.<key>.npy)
 """
-import contextlib
 import functools
-import io
 import json
-import logging
 import os
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ..checks.common import quiet
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}$")
 # The configuration a judge needs to rebuild a standard layer (attributes of torch's own layers).
@@ -32,21 +30,6 @@ LAYER_CONFIG = ("in_features", "out_features", "num_features", "eps", "momentum"
 def enabled() -> bool:
     """Probes run only when graded (the grader sets both variables)."""
     return bool(os.environ.get("I2DL_EXPORT_DIR") and os.environ.get("I2DL_PROBE_INPUTS"))
-
-
-@contextlib.contextmanager
-def quiet():
-    """Swallow the student's prints, warnings and Lightning log lines while probing."""
-    logger = logging.getLogger("pytorch_lightning")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def _error(err: BaseException) -> str:
@@ -79,7 +62,7 @@ class Probe:
     def run(self, name: str, function, *args, **kwargs):
         """function(*args, **kwargs), or None after recording what it raised under `name`."""
         try:
-            with quiet():
+            with quiet(stdout=True):
                 return function(*args, **kwargs)
         except Exception as err:          # the student's code failed: that is evidence too
             self.errors[name] = _error(err)
@@ -115,7 +98,7 @@ class Probe:
             training = module.training
             module.eval()
             try:
-                with torch.no_grad(), quiet():
+                with torch.no_grad(), quiet(stdout=True):
                     output = module(x)
             finally:
                 module.train(training)
