@@ -2,8 +2,8 @@
 
 ALTERNATIVES and THIRD: {grade id: whole cell}, correct solutions of a second and a third author,
 written independently of the kit's (other structure, other helpers, other names), with the
-release's template lines kept as a student would keep them. disguise(): what a student does to hide a copy (rename the variables, rewrite
-the comments, swap independent neighbouring lines).
+release's template lines kept as a student would keep them. disguise(): what a student does to
+hide a copy (rename the variables, rewrite the comments, swap independent neighbouring lines).
 """
 import re
 

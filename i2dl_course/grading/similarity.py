@@ -5,21 +5,25 @@ Evidence is only what a student wrote. Each solution cell (grade id) is tokenise
 keywords, builtins and attribute names after a dot, which a copier does not rename), strings and
 numbers become one placeholder each, and tokens on lines that the release's own cell already has
 (signature, docstring, TODO hints, stub) are dropped. copydetect's winnowing turns what is left
-into fingerprints (hashes of K-token runs; of every run of K + WINDOW - 1 tokens one is kept).
-Fingerprints that more than `common_limit` cells of a task have are code everybody writes the same
-way and no evidence either (as MOSS's -m option). A cell with fewer than MIN_FINGERPRINTS
-fingerprints left is not compared: short solutions look alike anyway. The share of a pair is the
-number of fingerprints the two cells have in common divided by the smaller cell's count, so a copy
-padded with extra code is still found.
+into fingerprints (hashes of K-token runs, of every run of K + WINDOW - 1 tokens one is kept;
+the hashes are computed here, as copydetect's use Python's per-process randomised hash()).
+No evidence either: fingerprints of the kit's own solution (source/), which is the instructor's
+and not a student's (cells that reproduce it are listed apart), and fingerprints that more than
+`common_limit` cells of a task have: code everybody writes the same way (as MOSS's -m option).
+A cell with fewer than MIN_FINGERPRINTS fingerprints left is not compared: short solutions look
+alike anyway. The share of a pair is the number of fingerprints the two cells have in common
+divided by the smaller cell's count, so a copy padded with extra code is still found.
 
 Submissions are copied with collect.collect and read as hostile data: a notebook over the size cap,
 malformed JSON, a cell whose source is not text, too many cells each give a line in the report.
 Nothing from a submission is executed or imported.
 """
+import bisect
 import builtins
 import csv
 import html
 import io
+import itertools
 import json
 import keyword
 import re
@@ -32,17 +36,19 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-from copydetect.utils import find_fingerprint_overlap, get_copied_slices, get_document_fingerprints
+from copydetect.utils import find_fingerprint_overlap, get_copied_slices, winnow
 
 from . import collect
+from ..examples import solution_cells
 
-K = 10                        # tokens in a fingerprinted run
-WINDOW = 4                    # winnowing window: every shared run of K + WINDOW - 1 = 13 tokens shows
-MIN_FINGERPRINTS = 12         # fewer in a cell (about 40 tokens, three lines): not compared
-THRESHOLD = 0.7               # default share from which a pair is flagged (how it was chosen: CALIBRATION)
-CALIBRATION = ("19 pairs of independently written correct solutions of 10 tasks of this exercise shared "
-               "0.00-0.55 (median 0.12), 23 disguised copies (variables renamed, comments rewritten, "
-               "independent lines swapped) 0.86-1.00; 0.70 lies between them")
+K = 11                        # tokens in a fingerprinted run
+WINDOW = 3                    # winnowing window: every shared run of K + WINDOW - 1 = 13 tokens shows
+MIN_FINGERPRINTS = 15         # fewer in a cell (about 40 tokens, three lines): not compared
+THRESHOLD = 0.65              # default share from which a pair is flagged (how it was chosen: CALIBRATION)
+CALIBRATION = ("measured with benchmarks/similarity.py on this exercise: 19 pairs of independently written "
+               "correct solutions of 10 tasks (three authors, the kit's solution counted as one) shared 0.00-0.50 "
+               "(median 0.09), 23 disguised copies (variables renamed, comments rewritten, independent lines "
+               "swapped) 0.78-1.00; 0.65 lies halfway")
 MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_CELLS = 5000
 MAX_CELL_CHARS = 100_000
@@ -63,6 +69,7 @@ class Cell:
     student: str
     source: str
     earlier: bool = False
+    kit_share: float = 0.0                        # share of its fingerprints that the kit's solution has
     spans: list = field(default_factory=list)     # (start, end) in source of each of the student's own tokens
     hashes: set = field(default_factory=set)      # evidence: own, not common
     where: dict = field(default_factory=dict)     # hash -> token positions
@@ -73,6 +80,7 @@ class Task:
     notebook: str
     grade_id: str
     template: set                                 # the release cell's lines, stripped
+    kit: set = field(default_factory=set)         # every fingerprint of the kit's own solution
     cells: list = field(default_factory=list)
     common: set = field(default_factory=set)
     pairs: list = field(default_factory=list)
@@ -90,13 +98,15 @@ class Pair:
 
 # -- reading ------------------------------------------------------------------------------------
 def _tasks(source_dir: Path, release_dir: Path) -> list:
-    """A Task for every solution cell of the assignment, in notebook order."""
-    tasks = []
+    """A Task for every solution cell of the assignment, in notebook order, with the kit's fingerprints."""
+    solutions, tasks = solution_cells(source_dir), []
     for path in sorted(Path(release_dir).glob("*.ipynb")):
-        solutions = {c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(Path(source_dir) / path.name, 4).cells
-                     if c.metadata.get("nbgrader", {}).get("solution")}
         tasks += [Task(path.stem, c.metadata["nbgrader"]["grade_id"], {line.strip() for line in c.source.splitlines()})
                   for c in nbformat.read(path, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") in solutions]
+    for task in tasks:
+        kit = Cell("kit", solutions[task.grade_id])
+        _fingerprint(kit, task.template, window=1)         # all of its runs, not a winnowed sample
+        task.kit = kit.hashes
     return tasks
 
 
@@ -181,10 +191,10 @@ def _tokens(source: str) -> list:
         return [(KINDS[m.lastgroup], m.group(), m.start(), m.end()) for m in FALLBACK.finditer(source)]
 
 
-def _fingerprint(cell: Cell, template: set) -> None:
+def _fingerprint(cell: Cell, template: set, window: int = WINDOW) -> None:
     """cell.spans, hashes and where from the student's own tokens, normalised."""
     lines = cell.source.splitlines(keepends=True)
-    ends = np.cumsum([len(line) for line in lines])
+    starts = list(itertools.accumulate((len(line) for line in lines[:-1]), initial=0))
     symbols, previous = [], None
     for kind, text, start, end in _tokens(cell.source):
         if kind == tokenize.NAME:
@@ -198,11 +208,18 @@ def _fingerprint(cell: Cell, template: set) -> None:
         else:
             symbol = text
         previous = text
-        if lines[min(int(np.searchsorted(ends, start, side="right")), len(lines) - 1)].strip() not in template:
-            symbols.append(chr(0x20000 + zlib.crc32(symbol.encode()) % 0x80000))   # one character a token
+        if lines[bisect.bisect_right(starts, start) - 1].strip() not in template:
+            symbols.append(zlib.crc32(symbol.encode()))
             cell.spans.append((start, end))
     if len(symbols) >= K:
-        cell.hashes, cell.where = get_document_fingerprints("".join(symbols), K, WINDOW)
+        codes = np.array(symbols, dtype=np.uint64)
+        runs = np.zeros(len(codes) - K + 1, dtype=np.uint64)
+        for j in range(K):                                  # a polynomial hash of every K-token run
+            runs = runs * np.uint64(1_000_003) + codes[j:len(codes) - K + 1 + j]
+        hashes, positions = winnow(runs.view(np.int64), window, remove_duplicates=False)
+        for h, i in zip(hashes.tolist(), positions.tolist()):
+            cell.where.setdefault(h, []).append(i)
+        cell.hashes = set(cell.where)
 
 
 def common_limit(cells: int) -> int:
@@ -214,6 +231,9 @@ def _compare(task: Task, threshold: float) -> None:
     """task.common and task.pairs: pairs at or above the threshold and the TOP closest, worst first."""
     counts = {}
     for cell in task.cells:
+        if len(cell.hashes) >= MIN_FINGERPRINTS:
+            cell.kit_share = len(cell.hashes & task.kit) / len(cell.hashes)
+        cell.hashes -= task.kit
         for h in cell.hashes:
             counts[h] = counts.get(h, 0) + 1
     limit = common_limit(len(task.cells))
@@ -284,7 +304,8 @@ overflow-x:auto;font-size:.85em}mark{background:#ffb347}.t{color:#999}.side{disp
 def rules(threshold: float) -> str:
     """What counts as evidence and how the threshold was chosen, in words."""
     return (f"Evidence is only code the students wrote: lines the release already has, comments, whitespace "
-            f"and names (every name counts as the same) are ignored. A share is the fraction of the smaller "
+            f"and names (every name counts as the same) are ignored, and so is what the kit's own solution "
+            f"has. A share is the fraction of the smaller "
             f"cell's fingerprints ({K}-token runs, winnowed with copydetect) that the other cell has too. Not "
             f"compared: cells with fewer than {MIN_FINGERPRINTS} fingerprints of their own (about three lines; "
             f"short solutions look alike anyway), and code that more than a tenth of the cells of a task (at "
@@ -292,7 +313,7 @@ def rules(threshold: float) -> str:
             f"{CALIBRATION}. Set it with --threshold.")
 
 
-def _write_html(path: Path, tasks: list, pairs: list, problems: list, head: str) -> None:
+def _write_html(path: Path, tasks: list, pairs: list, problems: list, head: str, threshold: float) -> None:
     flagged = [p for p in pairs if p.flagged]
     verdict = (f"{len(flagged)} pair(s) flagged on {len({id(p.task) for p in flagged})} task(s): see below."
                if flagged else "Nothing is suspicious: no pair of submissions reaches the threshold on any task.")
@@ -312,7 +333,13 @@ def _write_html(path: Path, tasks: list, pairs: list, problems: list, head: str)
         top = f"{t.pairs[0].share:.2f}" if t.pairs else "-"
         h.append(f"<tr><td>{t.notebook}</td><td>{t.grade_id}</td><td>{len(t.cells)}</td><td>{compared}</td>"
                  f"<td>{top}</td><td>{sum(p.flagged for p in t.pairs)}</td></tr>")
-    h.append("</table><h2>Submissions not read in full (no evidence either way)</h2>")
+    h.append("</table><h2>Cells that reproduce the kit's own solution</h2><p>Not compared between students, "
+             "as the kit's solution is not a student's: the demo submissions are built from it; in a class, "
+             "many of these would mean the solution circulates.</p>")
+    kit = [(t, c) for t in tasks for c in t.cells if c.kit_share >= threshold]
+    h.append("<ul>" + "".join(f"<li>{html.escape(c.student)}: {t.notebook}: {t.grade_id} ({c.kit_share:.0%})</li>"
+                              for t, c in kit) + "</ul>" if kit else "<p>none</p>")
+    h.append("<h2>Submissions not read in full (no evidence either way)</h2>")
     h.append("<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>" if problems else "<p>none</p>")
     for n, p in enumerate(flagged[:MAX_VIEWS]):
         h.append(f'<h3 id="v{n}">{p.task.notebook}: {p.task.grade_id}, {html.escape(p.a.student)} and '
@@ -333,13 +360,15 @@ def report(submissions: Path, out_dir: Path, source_dir: Path, release_dir: Path
 
     earlier: a folder of submissions from earlier years (same layout), compared with the current ones.
     """
+    threshold = THRESHOLD if threshold is None else threshold
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold {threshold} is not a share in (0, 1]")
     tasks = _tasks(source_dir, release_dir)
     students, problems = _read(Path(submissions), tasks, assignment)
     old = 0
     if earlier is not None:
         old, notes = _read(Path(earlier), tasks, assignment, label=f"{Path(earlier).name}/")
         problems += notes
-    threshold = THRESHOLD if threshold is None else threshold
     for task in tasks:
         for cell in task.cells:
             _fingerprint(cell, task.template)
@@ -350,5 +379,5 @@ def report(submissions: Path, out_dir: Path, source_dir: Path, release_dir: Path
     _write_csv(out_dir / "similarity.csv", pairs)
     head = (f"{students} submission(s)" + (f", compared with {old} from {Path(earlier).name}" if earlier else "")
             + f"; {len(tasks)} tasks (solution cells); threshold {threshold:.2f}. " + rules(threshold))
-    _write_html(out_dir / "similarity.html", tasks, pairs, problems, head)
+    _write_html(out_dir / "similarity.html", tasks, pairs, problems, head, threshold)
     return out_dir / "similarity.html"
