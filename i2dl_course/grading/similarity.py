@@ -54,6 +54,7 @@ MAX_CELLS = 5000
 MAX_CELL_CHARS = 100_000
 TOP = 3                       # pairs listed per task even below the threshold
 MAX_VIEWS = 300               # side-by-side views in the HTML, worst first
+CHUNK = 4096                  # fingerprints per block of the pair count (memory: cells x CHUNK floats)
 KEEP = frozenset(dir(builtins))
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
         tokenize.ENDMARKER, getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "FSTRING_END", -1)}
@@ -82,7 +83,6 @@ class Task:
     template: set                                 # the release cell's lines, stripped
     kit: set = field(default_factory=set)         # every fingerprint of the kit's own solution
     cells: list = field(default_factory=list)
-    common: set = field(default_factory=set)
     pairs: list = field(default_factory=list)
 
 
@@ -228,7 +228,7 @@ def common_limit(cells: int) -> int:
 
 
 def _compare(task: Task, threshold: float) -> None:
-    """task.common and task.pairs: pairs at or above the threshold and the TOP closest, worst first."""
+    """task.pairs: the pairs at or above the threshold and the TOP closest below it, worst first."""
     counts = {}
     for cell in task.cells:
         if len(cell.hashes) >= MIN_FINGERPRINTS:
@@ -237,17 +237,21 @@ def _compare(task: Task, threshold: float) -> None:
         for h in cell.hashes:
             counts[h] = counts.get(h, 0) + 1
     limit = common_limit(len(task.cells))
-    task.common = {h for h, n in counts.items() if n > limit}
+    common = {h for h, n in counts.items() if n > limit}
     for cell in task.cells:
-        cell.hashes -= task.common
+        cell.hashes -= common
     cells = [c for c in task.cells if len(c.hashes) >= MIN_FINGERPRINTS]
     columns = {h: i for i, h in enumerate(h for h, n in counts.items() if 2 <= n <= limit)}
     if not columns:
         return
-    rows = np.zeros((len(cells), len(columns)), dtype=np.float32)
-    for r, cell in enumerate(cells):
-        rows[r, [columns[h] for h in cell.hashes if h in columns]] = 1
-    shared = rows @ rows.T
+    marks = [(r, columns[h]) for r, cell in enumerate(cells) for h in cell.hashes if h in columns]
+    rows, cols = np.array(marks, dtype=np.int64).reshape(-1, 2).T
+    shared = np.zeros((len(cells), len(cells)), dtype=np.float32)
+    for lo in range(0, len(columns), CHUNK):                # shared[i, j]: fingerprints cells i and j both have
+        block = np.zeros((len(cells), CHUNK), dtype=np.float32)
+        inside = (cols >= lo) & (cols < lo + CHUNK)
+        block[rows[inside], cols[inside] - lo] = 1
+        shared += block @ block.T
     sizes = np.array([len(c.hashes) for c in cells], dtype=np.float32)
     share = shared / np.minimum(sizes[:, None], sizes[None, :])
     earlier = np.array([c.earlier for c in cells], dtype=bool)
