@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--earlier", type=Path, metavar="FOLDER",
                      help="submissions of earlier years (same layout), compared with the current ones")
     sim.add_argument("--threshold", type=share, metavar="T",
-                     help="share of common fingerprints from which a pair is flagged (default: the measured 0.65, see README)")
+                     help="share of common fingerprints from which a pair is flagged "
+                          "(default: the measured 0.65, see README)")
     sim.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
     sim.set_defaults(func=cmd_similarity)
 
