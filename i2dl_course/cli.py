@@ -1,4 +1,4 @@
-"""The `i2dl` command: data | release | grade | demo (each has --help)."""
+"""The `i2dl` command: data | release | grade | similarity | demo (each has --help)."""
 import argparse
 import os
 import sys
@@ -68,6 +68,26 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share in (0, 1]")
+    return value
+
+
+def cmd_similarity(args) -> int:
+    from .grading.similarity import report
+    for folder in (args.submissions, args.earlier):
+        if folder is not None and not folder.is_dir():
+            print(f"i2dl similarity: no such folder: {folder}", file=sys.stderr)
+            return 2
+    root = config.course_root()
+    path = report(args.submissions, root, root / "source" / args.assignment, root / "release" / args.assignment,
+                  args.assignment, earlier=args.earlier, threshold=args.threshold)
+    print(f"similarity report: {path} (pairs in {path.with_suffix('.csv')})")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from . import examples
     from .grading.grade import Options, grade
@@ -130,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: drawn anew for each run; "
                                               "recorded in .grading/<assignment>/done/<student>.json)")
     grd.set_defaults(func=cmd_grade)
+
+    sim = sub.add_parser("similarity", help="report pairs of students whose code for a task overlaps (copies)",
+                         description="Compare every solution cell (grade id) of every submission with the same "
+                                     "cell of the others (tokens, not text; the release's own lines, comments "
+                                     "and names are not evidence) and write similarity.csv and similarity.html, "
+                                     "worst pairs first, to the course root. Never runs student code.")
+    sim.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one entry per student")
+    sim.add_argument("--earlier", type=Path, metavar="FOLDER",
+                     help="submissions of earlier years (same layout), compared with the current ones")
+    sim.add_argument("--threshold", type=share, metavar="T",
+                     help="share of common fingerprints from which a pair is flagged "
+                          "(default: the measured 0.65, see README)")
+    sim.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    sim.set_defaults(func=cmd_similarity)
 
     demo = sub.add_parser("demo", help="provision data, regenerate the release, grade three example submissions",
                           description="Provision MNIST (as `i2dl data`), regenerate release/, build three "
