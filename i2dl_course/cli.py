@@ -50,6 +50,7 @@ def _print_run(run) -> None:
     print(summary(run.csv))
     print(f"grade table: {run.csv}")
     print(f"feedback:    {run.feedback}/<student>/<assignment>/*.html")
+    print(f"similarity:  {run.similarity}")
     print(f"{run.counts['graded now']} graded now, {run.counts['unchanged']} unchanged since the last run "
           f"(--force regrades), {run.seconds:.1f} s")
 

@@ -160,3 +160,9 @@ def test_without_the_sandbox_the_probe_cell_fails(template, tmp_path):
     row = table(run.csv)["trusted"]
     assert points(row) == dict(FULL, sandbox_probe=0.0, total=4.0, max_score=5.0)
     assert "(sandbox_probe) raised AssertionError" in row["reason"]
+
+
+def test_grading_writes_the_similarity_report_beside_the_grades(graded):
+    root, _, run, _ = graded
+    assert run.similarity == str(root / "similarity.html"), run.similarity
+    assert (root / "similarity.csv").is_file() and "Nothing is suspicious" in (root / "similarity.html").read_text()

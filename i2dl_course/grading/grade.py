@@ -39,7 +39,7 @@ from i2dl_utils import config
 
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
-from . import collect, dataview, feedback, gradebook, jobs, report
+from . import collect, dataview, feedback, gradebook, jobs, report, similarity
 from .execute import INCIDENTS
 from .record import record_config
 from .sandbox import bwrap_path, preflight
@@ -76,6 +76,7 @@ class Run:
     feedback: Path
     seconds: float
     counts: dict = field(default_factory=dict)
+    similarity: str = ""          # where the similarity report is, or why it was not written
 
 
 @dataclass
@@ -358,7 +359,16 @@ class Grader:
         csv = report.write_csv(self.root / "grades.csv", self.db_url, self.assignment, recorded)
         counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
         outcomes.sort(key=lambda o: o.student)
-        return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts)
+        return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, self.similarity())
+
+    def similarity(self) -> str:
+        """Write the similarity report beside grades.csv; its path, or why there is none (the grades
+        are written already and never depend on it)."""
+        try:
+            return str(similarity.report(self.submissions, self.root, self.root / "source" / self.assignment,
+                                         self.root / "release" / self.assignment, self.assignment))
+        except Exception as err:
+            return f"not written ({type(err).__name__}: {err})"[:200]
 
 
 def grade(submissions: Path, root: Path = None, options: Options = Options()) -> Run:

@@ -14,7 +14,7 @@ A cell with fewer than MIN_FINGERPRINTS fingerprints left is not compared: short
 alike anyway. The share of a pair is the number of fingerprints the two cells have in common
 divided by the smaller cell's count, so a copy padded with extra code is still found.
 
-Submissions are copied with collect.collect and read as hostile data: a notebook over the size cap,
+Submissions are taken with collect.collect and read as hostile data: a notebook over the size cap,
 malformed JSON, a cell whose source is not text, too many cells each give a line in the report.
 Nothing from a submission is executed or imported.
 """
@@ -27,8 +27,6 @@ import itertools
 import json
 import keyword
 import re
-import shutil
-import tempfile
 import tokenize
 import zlib
 from dataclasses import dataclass, field
@@ -110,19 +108,19 @@ def _tasks(source_dir: Path, release_dir: Path) -> list:
     return tasks
 
 
-def _cells(path: Path, wanted: set) -> tuple:
-    """({grade id: source} of the wanted cells in a notebook, [problem lines]); never raises on content."""
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        return {}, [f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB: not read"]
+def _cells(data: bytes, name: str, wanted: set) -> tuple:
+    """({grade id: source} of the wanted cells in a notebook's bytes, [problem lines]); never raises on content."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return {}, [f"{name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB: not read"]
     try:
-        nb = json.loads(path.read_bytes())
+        nb = json.loads(data)
     except (ValueError, RecursionError) as err:
-        return {}, [f"{path.name} is not a readable notebook (malformed JSON: {str(err)[:80]})"]
+        return {}, [f"{name} is not a readable notebook (malformed JSON: {str(err)[:80]})"]
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
-        return {}, [f"{path.name} is not a notebook (no list of cells)"]
+        return {}, [f"{name} is not a notebook (no list of cells)"]
     if len(cells) > MAX_CELLS:
-        return {}, [f"{path.name} has {len(cells):,} cells (more than {MAX_CELLS:,}): not read"]
+        return {}, [f"{name} has {len(cells):,} cells (more than {MAX_CELLS:,}): not read"]
     found, seen, problems = {}, set(), []
     for cell in cells:
         meta = cell.get("metadata") if isinstance(cell, dict) else None
@@ -134,22 +132,17 @@ def _cells(path: Path, wanted: set) -> tuple:
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if grade_id in seen:
-            problems.append(f"{path.name}: a second cell {grade_id} ignored")
+            problems.append(f"{name}: a second cell {grade_id} ignored")
         elif not isinstance(source, str):
-            problems.append(f"{path.name}: cell {grade_id} has a source that is not text: not compared")
+            problems.append(f"{name}: cell {grade_id} has a source that is not text: not compared")
         elif len(source) > MAX_CELL_CHARS:
-            problems.append(f"{path.name}: cell {grade_id} has more than {MAX_CELL_CHARS:,} characters: not compared")
+            problems.append(f"{name}: cell {grade_id} has more than {MAX_CELL_CHARS:,} characters: not compared")
         else:
             found[grade_id] = source
         seen.add(grade_id)
     if wanted - seen:
-        problems.append(f"{path.name}: no cell {', '.join(sorted(wanted - seen))} (nbgrader metadata removed?)")
+        problems.append(f"{name}: no cell {', '.join(sorted(wanted - seen))} (nbgrader metadata removed?)")
     return found, problems
-
-
-def _collected(student: str, origin: Path, work: Path, assignment: str) -> collect.Collected:
-    """The submission's private copy; the one call of collect.collect in this module."""
-    return collect.collect(student=student, origin=origin, dest=work / student, assignment=assignment)
 
 
 def _read(folder: Path, tasks: list, assignment: str, label: str = "") -> tuple:
@@ -158,23 +151,21 @@ def _read(folder: Path, tasks: list, assignment: str, label: str = "") -> tuple:
     for task in tasks:
         by_notebook.setdefault(task.notebook, {})[task.grade_id] = task
     students, problems = 0, []
-    with tempfile.TemporaryDirectory(prefix="i2dl-similarity-") as work:
-        for student, origin, error in collect.find(folder):
-            name = label + student
-            if error:
-                problems.append(f"{name}: {error}")
-                continue
-            students += 1
-            sub = _collected(student, origin, Path(work), assignment)
-            problems += [f"{name}: {note}" for note in sub.notes]
-            for notebook, wanted in by_notebook.items():
-                path = sub.folder / f"{notebook}.ipynb"
-                if path.is_file() and not path.is_symlink():
-                    cells, notes = _cells(path, set(wanted))
-                    problems += [f"{name}: {note}" for note in notes]
-                    for grade_id, source in cells.items():
-                        wanted[grade_id].cells.append(Cell(name, source, earlier=bool(label)))
-            shutil.rmtree(sub.folder, ignore_errors=True)
+    for student, origin, error in collect.find(folder):
+        name = label + student
+        if error:
+            problems.append(f"{name}: {error}")
+            continue
+        students += 1
+        sub = collect.collect(student, origin, assignment, notebooks=list(by_notebook), extra_files=())
+        problems += [f"{name}: {note}" for note in sub.notes]
+        for notebook, wanted in by_notebook.items():
+            data = sub.files.get(f"{notebook}.ipynb")
+            if data is not None:
+                cells, notes = _cells(data, f"{notebook}.ipynb", set(wanted))
+                problems += [f"{name}: {note}" for note in notes]
+                for grade_id, source in cells.items():
+                    wanted[grade_id].cells.append(Cell(name, source, earlier=bool(label)))
     return students, problems
 
 
