@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .. import config
 from ..evaluate import eval_mode, reconstruction_mse
-from .common import count_parameters, expect, expect_test_accuracy, passed, quiet
+from .common import count_parameters, expect, expect_test_accuracy, passed, quiet, reports_stubs
 
 FULLY_CONNECTED = (nn.Linear, nn.BatchNorm1d, nn.Dropout, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
                    nn.Tanh, nn.Sigmoid, nn.Identity, nn.Flatten, nn.Unflatten, nn.Sequential, nn.ModuleList)
@@ -34,6 +34,7 @@ def _check_transform_output(name, out, x):
                                                f"({float(out.min()):.2f}..{float(out.max()):.2f}): clamp or fill with 0")
 
 
+@reports_stubs
 def check_augmentations(random_shift, random_rotation, augment_offline) -> None:
     x = _digits(16)
     with quiet():
@@ -126,6 +127,7 @@ def _leaf_types(model: nn.Module) -> set:
     return {type(m) for m in model.modules() if not list(m.children())}
 
 
+@reports_stubs
 def check_encoder(Encoder, hparams) -> None:
     with quiet():
         encoder = Encoder(hparams)
@@ -198,6 +200,7 @@ def _image_batches(n: int = 16):
     return UnlabelledImages(_digits(n)).loader(batch_size=n)
 
 
+@reports_stubs
 def check_classifier(Classifier, Encoder, hparams) -> None:
     with quiet():
         classifier = Classifier(hparams, Encoder(hparams))
@@ -234,6 +237,7 @@ def hidden_baseline_accuracy(classifier) -> None:
 
 
 # ----------------------------------------------------------------------------- 4. autoencoder
+@reports_stubs
 def check_autoencoder(Autoencoder, Encoder, Decoder, hparams) -> None:
     with quiet():
         autoencoder = Autoencoder(hparams, Encoder(hparams), Decoder(hparams))

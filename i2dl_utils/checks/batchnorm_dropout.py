@@ -7,7 +7,7 @@ never from stored answers. Arrays are (N, D): N examples in a batch, D features.
 import numpy as np
 
 from ..gradcheck import eval_numerical_gradient_array, rel_error
-from .common import expect, passed, quiet
+from .common import expect, passed, quiet, reports_stubs
 
 EPS, MOMENTUM = 1e-5, 0.9                     # the defaults the notebook asks for
 TOLERANCE = {"dx": 1e-7, "dgamma": 1e-9, "dbeta": 1e-9}
@@ -35,6 +35,7 @@ def _dropout(forward, x, dropout_param):
 
 # ---------------------------------------------------------------- BatchNorm forward
 
+@reports_stubs
 def batchnorm_forward_quick(forward) -> None:
     """Visible: a small two-layer net's activations (200, 3), before and after train-mode BatchNorm."""
     rng = np.random.default_rng(231)
@@ -251,6 +252,7 @@ def batchnorm_backward_alt_check(forward, backward_alt, backward) -> None:
 
 # ---------------------------------------------------------------- Dropout
 
+@reports_stubs
 def dropout_forward_quick(forward) -> None:
     """Visible: dropped fraction and mean for a few p, in train and test mode."""
     x = np.random.default_rng(5).standard_normal((500, 500)) + 10
