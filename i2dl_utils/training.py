@@ -133,7 +133,7 @@ class CellProgress(ProgressBar):
     all fits of a notebook cell in the cell's one text output; never stderr, never a widget."""
 
     REFRESH_SECONDS = 0.5
-    WIDTH = 20
+    WIDTH = 12
 
     def __init__(self, name: str = "training"):
         super().__init__()
@@ -152,12 +152,14 @@ class CellProgress(ProgressBar):
         self._enabled = True
 
     def _metrics(self, trainer) -> str:
-        metrics = dict(trainer.progress_bar_metrics)
-        for key, value in sorted(trainer.callback_metrics.items(), key=lambda kv: (not kv[0].startswith("train"), kv[0])):
+        """Up to three: the progress-bar metrics first, then losses (val before train), then the rest."""
+        metrics = {k: v for k, v in trainer.progress_bar_metrics.items() if isinstance(v, (int, float)) and k != "v_num"}
+        rank = lambda key: ("loss" not in key, not key.startswith("val"), key)   # noqa: E731
+        for key in sorted(trainer.callback_metrics, key=rank):
+            value = trainer.callback_metrics[key]
             if key not in metrics and getattr(value, "numel", lambda: 0)() == 1:
                 metrics[key] = float(value)
-        metrics.pop("v_num", None)
-        return "  ".join(f"{k} {v:.4g}" for k, v in list(metrics.items())[:4] if isinstance(v, (int, float)))
+        return "  ".join(f"{k} {v:.4g}" for k, v in list(metrics.items())[:3])
 
     def _line(self, trainer, state: str = "") -> str:
         per_epoch, epochs = trainer.num_training_batches, trainer.max_epochs

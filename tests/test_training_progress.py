@@ -44,6 +44,7 @@ make_trainer(2, name="second").fit(Tiny(), loader, loader)
 print("result line")
 '''
 WIDGET = "application/vnd.jupyter.widget-view+json"
+FULL_BAR = "█{%d} 100%%" % CellProgress.WIDTH
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_one_text_output_per_cell_with_a_finished_line_per_fit(executed):
     for cell in executed.cells[1:3]:
         lines = _progress_lines(cell)
         assert [line.split()[0] for line in lines] == ["first", "second"], lines
-        assert re.search(r"█{20} 100%  epoch 3/3  val_loss \d\.\d+  train_loss \d\.\d+  done in [\d.]+ s$", lines[0])
+        assert re.search(FULL_BAR + r"  epoch 3/3  val_loss \d\.\d+  train_loss \d\.\d+  done in [\d.]+ s$", lines[0])
         assert "epoch 2/2" in lines[1] and "done in" in lines[1]
         assert cell.outputs[-1].text == "result line\n"          # the result comes after the display
         for output in cell.outputs:
@@ -99,7 +100,7 @@ def test_outside_a_notebook_the_finished_line_goes_to_stdout(capfd, monkeypatch)
     assert isinstance(trainer.progress_bar_callback, CellProgress)
     trainer.fit(Tiny(), loader)
     out, err = capfd.readouterr()
-    assert re.search(r"^script +█{20} 100%  epoch 2/2 .*done in", out, re.M), out
+    assert re.search(r"^script +" + FULL_BAR + r"  epoch 2/2 .*done in", out, re.M), out
     assert "█" not in err
 
 
