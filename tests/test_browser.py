@@ -213,7 +213,11 @@ def open_notebook(driver, lab: Lab, name: str) -> None:
     driver.get(lab.url(f"lab/tree/{name}"))
     wait_for(lambda: current_tab(driver) == name, 120, f"{name}'s tab")
     wait_for(lambda: panel(driver).find_elements(By.CSS_SELECTOR, ".jp-Cell"), 120, f"{name}'s cells")
+    wait_for(lambda: "ipykernel" in panel(driver).find_element(By.CSS_SELECTOR, ".jp-Toolbar").text, 120,
+             "the notebook's kernel to start")
     wait_for(lambda: kernel_status(driver) == "idle", 120, "an idle kernel")
+    wait_for(lambda: not [e for e in driver.find_elements(By.CSS_SELECTOR, ".jp-Spinner") if e.is_displayed()],
+             120, "the notebook to finish loading")
 
 
 def prompts(driver) -> list:
@@ -326,7 +330,8 @@ def test_start_gives_a_student_lab_on_a_working_copy(lab, driver, screenshots):
     root = json.loads(urllib.request.urlopen(lab.url("api/contents")).read())
     assert sorted(item["name"] for item in root["content"]) == ["1_autoencoder.ipynb", "2_batchnorm_dropout.ipynb"]
     release_version = nbformat.read(RELEASE / "1_autoencoder.ipynb", as_version=4).metadata.language_info.version
-    if release_version == ".".join(map(str, sys.version_info[:3])):
+    if release_version == ".".join(map(str, sys.version_info[:3])):      # else the kernel's version differs
+        time.sleep(3)                                    # a margin for the kernel's language_info to arrive
         assert not dirty(driver), "opening the notebook marked it modified"
     errors = [line for line in lab.log.read_text().splitlines() if line.startswith("[E")]
     assert not errors, errors
