@@ -5,7 +5,7 @@ BIN    := $(CURDIR)/$(VENV)/bin
 # pip, npm and the kit's own commands are looked up on PATH (data provisioning runs pip).
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test data release grade benchmarks clean
+.PHONY: install start demo test data release grade benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
 	touch $@
+
+start: install         ## students: copy the exercise into work/ (or FOLDER=...) and open it in JupyterLab
+	$(BIN)/i2dl start $(FOLDER)
 
 demo: install          ## provision data, regenerate the release, grade example submissions
 	$(BIN)/i2dl demo

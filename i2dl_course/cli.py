@@ -1,4 +1,4 @@
-"""The `i2dl` command: data | release | grade | similarity | demo (each has --help)."""
+"""The `i2dl` command: start | handin (students); data | release | grade | similarity | demo (each has --help)."""
 import argparse
 import os
 import sys
@@ -109,9 +109,53 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_start(args) -> int:
+    from . import student
+    try:
+        student.start(args.folder, port=args.port, open_browser=not args.no_browser, assignment=args.assignment)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"i2dl start: {err}", file=sys.stderr)
+    return 1                                   # start only returns when JupyterLab could not be started
+
+
+def cmd_handin(args) -> int:
+    from . import student
+    try:
+        path, notes = student.handin(args.folder, args.student, args.out, assignment=args.assignment)
+    except student.HandinError as err:
+        print(f"i2dl handin: refused: {err}", file=sys.stderr)
+        return 1
+    for note in notes:
+        print(f"note: {note}")
+    print(f"handed in: {path} (hand this file in; `i2dl grade` takes a folder of such files)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="i2dl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    start = sub.add_parser("start", help="students: copy the exercise into your own folder and open it in JupyterLab",
+                           description="Copy the released notebooks into FOLDER/<assignment>/ (notebooks already "
+                                       "there are kept; release/ is never changed) and start JupyterLab in that "
+                                       "folder, with this kit's Python on PATH (tensorboard, pip) and without "
+                                       "nbgrader's instructor tools.")
+    start.add_argument("folder", nargs="?", default="work", metavar="FOLDER",
+                       help="your working folder (default: %(default)s)")
+    start.add_argument("--port", type=int, help="JupyterLab's port (default: 8888 or the next free one)")
+    start.add_argument("--no-browser", action="store_true", help="do not open a browser; open the printed URL yourself")
+    start.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    start.set_defaults(func=cmd_start)
+
+    hand = sub.add_parser("handin", help="students: pack your notebooks as <student_id>.zip for grading",
+                          description="Check that FOLDER/<assignment>/ holds every notebook of the exercise, each "
+                                      "a readable notebook, and write them as OUT/<student_id>.zip "
+                                      "(<assignment>/*.ipynb inside: what `i2dl grade` takes).")
+    hand.add_argument("folder", type=Path, metavar="FOLDER", help="your working folder (the one `i2dl start` used)")
+    hand.add_argument("--student", required=True, metavar="ID", help="your student id (letters, digits, _.@+-)")
+    hand.add_argument("--out", type=Path, metavar="DIR", help="where the zip goes (default: FOLDER)")
+    hand.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    hand.set_defaults(func=cmd_handin)
 
     data = sub.add_parser("data", help="provision MNIST (verified) and print the split summary",
                           description="Provision the full MNIST once into the data directory "

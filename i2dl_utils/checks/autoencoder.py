@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from .. import config
-from .common import count_parameters, expect, passed, quiet
+from .common import count_parameters, expect, passed, quiet, reports_stubs
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,6 +39,7 @@ def expect_transform_output(name, out, x):
                                                f"({float(out.min()):.2f}..{float(out.max()):.2f}): clamp or fill with 0")
 
 
+@reports_stubs
 def check_augmentations(random_shift, random_rotation, augment_offline) -> None:
     x = _digits(16)
     with quiet():
@@ -51,6 +52,7 @@ def check_augmentations(random_shift, random_rotation, augment_offline) -> None:
 
 
 # ----------------------------------------------------------------------------- 2. encoder
+@reports_stubs
 def check_encoder(Encoder, hparams) -> None:
     with quiet():
         encoder = Encoder(hparams)
@@ -93,6 +95,7 @@ def _image_batches(n: int = 16):
     return UnlabelledImages(_digits(n)).loader(batch_size=n)
 
 
+@reports_stubs
 def check_classifier(Classifier, Encoder, hparams) -> None:
     with quiet():
         classifier = Classifier(hparams, Encoder(hparams))
@@ -104,6 +107,7 @@ def check_classifier(Classifier, Encoder, hparams) -> None:
 
 
 # ----------------------------------------------------------------------------- 4. autoencoder
+@reports_stubs
 def check_autoencoder(Autoencoder, Encoder, Decoder, hparams) -> None:
     with quiet():
         autoencoder = Autoencoder(hparams, Encoder(hparams), Decoder(hparams))

@@ -6,7 +6,7 @@ gradients). `expect_close_gradients` is shared with the judges. Arrays are (N, D
 import numpy as np
 
 from ..gradcheck import eval_numerical_gradient_array, rel_error
-from .common import expect, passed, quiet
+from .common import expect, passed, quiet, reports_stubs
 
 TOLERANCE = {"dx": 1e-7, "dgamma": 1e-9, "dbeta": 1e-9}
 
@@ -29,6 +29,7 @@ def _dropout(forward, x, dropout_param):
 
 # ---------------------------------------------------------------- BatchNorm forward
 
+@reports_stubs
 def batchnorm_forward_quick(forward) -> None:
     """Visible: a small two-layer net's activations (200, 3), before and after train-mode BatchNorm."""
     rng = np.random.default_rng(231)
@@ -91,6 +92,7 @@ def expect_close_gradients(gradients: dict, what: str, verbose: bool = True,
 
 # ---------------------------------------------------------------- Dropout
 
+@reports_stubs
 def dropout_forward_quick(forward) -> None:
     """Visible: dropped fraction and mean for a few p, in train and test mode."""
     x = np.random.default_rng(5).standard_normal((500, 500)) + 10

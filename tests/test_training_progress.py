@@ -1,0 +1,111 @@
+"""The progress display of make_trainer: one plain-text output per notebook cell (a line per fit,
+updated in place, no widgets, nothing on stderr), and nothing at all with I2DL_PROGRESS_BAR=0."""
+import os
+import re
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from i2dl_utils.training import CellProgress, make_trainer
+
+TINY = '''
+import os, torch, pytorch_lightning as pl
+from torch import nn
+from i2dl_utils.training import make_trainer, seed_everything
+
+
+class Tiny(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.mse_loss(self.layer(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self.layer(x), y), prog_bar=True)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randn(64, 1)), batch_size=8)
+seed_everything(0)
+'''
+TWO_FITS = '''
+make_trainer(3, name="first").fit(Tiny(), loader, loader)
+make_trainer(2, name="second").fit(Tiny(), loader, loader)
+print("result line")
+'''
+WIDGET = "application/vnd.jupyter.widget-view+json"
+FULL_BAR = "█{%d} 100%%" % CellProgress.WIDTH
+
+
+@pytest.fixture(scope="module")
+def executed():
+    cells = [TINY, TWO_FITS, TWO_FITS, 'os.environ["I2DL_PROGRESS_BAR"] = "0"', TWO_FITS]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    env = {k: v for k, v in os.environ.items() if k != "I2DL_PROGRESS_BAR"}
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute(env=env)
+    return nb
+
+
+def _progress_lines(cell) -> list:
+    displays = [o for o in cell.outputs if o.output_type == "display_data"]
+    assert len(displays) == 1, cell.outputs
+    return displays[0].data["text/plain"].splitlines()
+
+
+def test_one_text_output_per_cell_with_a_finished_line_per_fit(executed):
+    for cell in executed.cells[1:3]:
+        lines = _progress_lines(cell)
+        assert [line.split()[0] for line in lines] == ["first", "second"], lines
+        assert re.search(FULL_BAR + r"  epoch 3/3  val_loss \d\.\d+  train_loss \d\.\d+  done in [\d.]+ s$", lines[0])
+        assert "epoch 2/2" in lines[1] and "done in" in lines[1]
+        assert cell.outputs[-1].text == "result line\n"          # the result comes after the display
+        for output in cell.outputs:
+            assert not (output.output_type == "stream" and output.name == "stderr"), output.text
+            assert output.output_type != "error" and WIDGET not in output.get("data", {})
+
+
+def test_progress_is_off_with_i2dl_progress_bar_0(executed):
+    assert [(o.output_type, o.get("text")) for o in executed.cells[4].outputs] == [("stream", "result line\n")]
+
+
+def test_outside_a_notebook_the_finished_line_goes_to_stdout(capfd, monkeypatch):
+    monkeypatch.delenv("I2DL_PROGRESS_BAR", raising=False)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randn(16, 1)),
+                                         batch_size=8)
+    model = torch.nn.Linear(4, 1)
+    import pytorch_lightning as pl
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = model
+
+        def training_step(self, batch, batch_idx):
+            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = make_trainer(2, name="script")
+    assert isinstance(trainer.progress_bar_callback, CellProgress)
+    trainer.fit(Tiny(), loader)
+    out, err = capfd.readouterr()
+    assert re.search(r"^script +" + FULL_BAR + r"  epoch 2/2 .*done in", out, re.M), out
+    assert "█" not in err
+
+
+def test_no_progress_callback_when_off(monkeypatch):
+    monkeypatch.setenv("I2DL_PROGRESS_BAR", "0")
+    assert make_trainer(1).progress_bar_callback is None
+    monkeypatch.delenv("I2DL_PROGRESS_BAR")
+    assert make_trainer(1, enable_progress_bar=False).progress_bar_callback is None
