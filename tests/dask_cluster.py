@@ -16,8 +16,11 @@ DASK = str(Path(sys.executable).parent / "dask")
 class LocalCluster:
     """One scheduler and `workers` single-thread workers; stop() kills every process it started."""
 
-    def __init__(self, folder: Path, view: Path, workers: int = 2, allowed_failures: int = None):
+    def __init__(self, folder: Path, view: Path, workers: int = 2, allowed_failures: int = None, tls: tuple = None):
+        """tls: (CA file, certificate, key): a tls:// scheduler and workers using them."""
         self.folder = Path(folder)
+        self.tls = [] if tls is None else ["--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[1]),
+                                           "--tls-key", str(tls[2])]
         self.folder.mkdir(parents=True, exist_ok=True)
         self.view = Path(view)
         self.procs = {}
@@ -33,7 +36,8 @@ class LocalCluster:
             env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
         info = self.folder / "scheduler.json"
         self.start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                 "--scheduler-file", str(info)], env)
+                                 "--scheduler-file", str(info), *(["--protocol", "tls"] if self.tls else []),
+                                 *self.tls], env)
         deadline = time.monotonic() + 60
         while not info.exists() and time.monotonic() < deadline:
             self.check("scheduler")
@@ -52,7 +56,7 @@ class LocalCluster:
 
     def add_worker(self, name: str) -> None:
         self.start(name, [DASK, "worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                          "--local-directory", ".", "--preload", "i2dl_course.grading.cluster"],
+                          "--local-directory", ".", "--preload", "i2dl_course.grading.cluster", *self.tls],
                    {"I2DL_DATA_VIEW": str(self.view)})
 
     def check(self, name: str) -> None:
@@ -61,7 +65,10 @@ class LocalCluster:
 
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
-        with Client(self.address, timeout=30, set_as_default=False) as client:
+        from distributed.security import Security
+        security = Security(**dict(zip(("tls_ca_file", "tls_client_cert", "tls_client_key"), self.tls[1::2]))) \
+            if self.tls else None
+        with Client(self.address, timeout=30, set_as_default=False, security=security) as client:
             client.wait_for_workers(n, timeout=120)
 
     def running_a_job(self, name: str) -> bool:

@@ -21,9 +21,11 @@ cannot grade stops the run (jobs.Stop) with every finished grade kept.
 import asyncio
 import functools
 import hashlib
+import logging
 import os
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import CancelledError
 from pathlib import Path
@@ -125,7 +127,8 @@ def _watch(worker, key, running: jobs.Running, done: threading.Event) -> None:
 
 def run_job(job: bytes, limit: float, sandbox: bool, view: str, kit: str) -> tuple:
     """The Dask task: one submission's job run on this worker's host. Returns (answer bytes or None,
-    why there is none or None, the tail of the runner's stderr, this worker's address)."""
+    why there is none or None, the tail of the runner's stderr, this worker's address, the seconds
+    the runner took)."""
     if kit != kit_digest():
         raise WorkerSetupError("it runs another version of the kit than the coordinator: install the same one")
     folder = worker_view(view, sandbox)
@@ -134,13 +137,15 @@ def run_job(job: bytes, limit: float, sandbox: bool, view: str, kit: str) -> tup
     watcher = threading.Thread(target=_watch, args=(worker, worker.get_current_task(), running, done), daemon=True)
     with tempfile.TemporaryFile() as log:
         watcher.start()
+        start = time.perf_counter()
         try:
             raw, why = jobs.run(job, folder, sandbox, limit, log, running)
         finally:
             done.set()
+        seconds = time.perf_counter() - start
         log.seek(max(0, log.tell() - LOG_TAIL_BYTES))
         tail = log.read()
-    return raw, why, tail, worker.address
+    return raw, why, tail, worker.address, seconds
 
 
 def security(tls: tuple):
@@ -158,8 +163,15 @@ class Dask:
         self.address, self.sandbox = address, sandbox
         self.view, self.kit = view_digest(view), kit_digest()
         self.client = None
+        self.stats = []                  # per job: (seconds waited for it, seconds its runner took, job bytes, answer bytes)
+        secure = security(tls) or Security()           # without certificates: Dask's configuration
+        if tls and not address.startswith("tls://"):
+            raise jobs.Stop(f"the TLS certificates need a tls:// scheduler address, not {address}")
+        if address.startswith("tls://") and secure.get_connection_args("client").get("ssl_context") is None:
+            raise jobs.Stop(f"{address} needs TLS: give --tls-ca-file, --tls-cert and --tls-key (or Dask's "
+                            "distributed.comm.tls configuration)")
         try:
-            self.client = Client(address, security=security(tls), timeout=CONNECT_SECONDS, set_as_default=False)
+            self.client = Client(address, security=secure, timeout=CONNECT_SECONDS, set_as_default=False)
         except (OSError, TimeoutError) as err:
             raise jobs.Stop(f"cannot reach the Dask scheduler at {address} ({type(err).__name__}: "
                             f"{' '.join(str(err).split())[:200]})") from None
@@ -181,11 +193,15 @@ class Dask:
         return sum(w["nthreads"] for w in self.client.scheduler_info(n_workers=-1)["workers"].values())
 
     def in_flight(self) -> int:
-        """Submissions handed to the cluster at once (default of --workers): twice its threads now,
-        so that the next job is queued at the scheduler while the coordinator judges and records."""
-        return max(2, 2 * self.threads())
+        """Submissions handed to the cluster at once (default of --workers): its threads now and a
+        quarter more (at least 2), queued at the scheduler, so that a worker that finishes starts the
+        next one at once. Each holds its job in memory on the coordinator and the scheduler."""
+        threads = self.threads()
+        return threads + max(2, threads // 4)
 
     def lost(self) -> jobs.Stop:
+        # The client's own reconnection attempts and their tracebacks say nothing the message does not.
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         return jobs.Stop(f"lost the connection to the Dask scheduler at {self.address}.")
 
     def run(self, student: str, job: bytes, limit: float, log) -> tuple:
@@ -194,17 +210,22 @@ class Dask:
         try:
             future = self.client.submit(run_job, job, limit, self.sandbox, self.view, self.kit, pure=False,
                                         key=f"i2dl-grade-{student}-{uuid.uuid4().hex[:8]}")
-            raw, why, tail, worker = future.result()
+            start = time.perf_counter()
+            raw, why, tail, worker, seconds = future.result()
         except KilledWorker as err:
-            raise jobs.NotRun(f"not graded: each of the {err.allowed_failures + 1} Dask workers that ran it died "
-                              f"while running it (last {err.last_worker.address}); a rerun tries again") from None
+            tries = err.allowed_failures + 1
+            raise jobs.NotRun(f"not graded: the Dask worker running it died {tries} time{'s' * (tries > 1)} "
+                              f"(the scheduler's allowed-failures is {tries - 1}; last on {err.last_worker.address}); "
+                              "a rerun tries again") from None
         except WorkerSetupError as err:
             raise jobs.Stop(f"a Dask worker cannot grade: {err}.") from None
         except (CancelledError, OSError, TimeoutError) as err:
             if self.client.status == "running" and not isinstance(err, CancelledError):
                 raise
             raise self.lost() from None
-        log.write(f"[ran on the Dask worker {worker}; the last {LOG_TAIL_BYTES >> 10} KB of its log]\n".encode())
+        self.stats.append((time.perf_counter() - start, seconds, len(job), len(raw or b"")))
+        log.write(f"[ran on the Dask worker {worker} in {seconds:.1f} s; the last {LOG_TAIL_BYTES >> 10} KB "
+                  "of its log]\n".encode())
         log.write(tail)
         return raw, why
 
