@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "tests"))
 
 from dask_cluster import LocalCluster  # noqa: E402  (tests/dask_cluster.py)
-from i2dl_course.grading import cluster, dataview  # noqa: E402
+from i2dl_course.grading import dataview  # noqa: E402
 from i2dl_course.grading import grade as grading  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("benchmark_grading", ROOT / "benchmarks" / "grading.py")

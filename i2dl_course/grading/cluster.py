@@ -23,6 +23,7 @@ import functools
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -115,12 +116,13 @@ async def check_worker_async(view: str, kit: str, sandbox: bool) -> str:
     return await asyncio.get_running_loop().run_in_executor(None, check_worker, view, kit, sandbox)
 
 
-def _watch(worker, key, running: jobs.Running, done: threading.Event) -> None:
+def _watch(worker, key, running: jobs.Running, done: threading.Event, cancelled: threading.Event) -> None:
     """Kill the runner when the scheduler cancels this task (its client is gone or gave it up):
     a Dask worker cannot interrupt a task's thread, but it can end the process the task waits on."""
     while not done.wait(1.0):
         state = worker.state.tasks.get(key)
         if state is None or state.state in ("cancelled", "released", "forgotten"):
+            cancelled.set()
             running.kill_all()
             return
 
@@ -133,8 +135,9 @@ def run_job(job: bytes, limit: float, sandbox: bool, view: str, kit: str) -> tup
         raise WorkerSetupError("it runs another version of the kit than the coordinator: install the same one")
     folder = worker_view(view, sandbox)
     worker = get_worker()
-    running, done = jobs.Running(), threading.Event()
-    watcher = threading.Thread(target=_watch, args=(worker, worker.get_current_task(), running, done), daemon=True)
+    running, done, cancelled = jobs.Running(), threading.Event(), threading.Event()
+    watcher = threading.Thread(target=_watch, args=(worker, worker.get_current_task(), running, done, cancelled),
+                               daemon=True)
     with tempfile.TemporaryFile() as log:
         watcher.start()
         start = time.perf_counter()
@@ -143,6 +146,8 @@ def run_job(job: bytes, limit: float, sandbox: bool, view: str, kit: str) -> tup
         finally:
             done.set()
         seconds = time.perf_counter() - start
+        if cancelled.is_set():               # never an answer from a runner killed on purpose
+            raise RuntimeError("the task was cancelled, its runner killed")
         log.seek(max(0, log.tell() - LOG_TAIL_BYTES))
         tail = log.read()
     return raw, why, tail, worker.address, seconds
@@ -180,6 +185,9 @@ class Dask:
         except Exception as err:
             self.close()
             raise jobs.Stop(f"could not check the Dask workers at {address} ({type(err).__name__}: {err})") from None
+        if not problems:
+            print(f"i2dl grade: no Dask worker is connected to {address} yet: tasks wait for workers "
+                  "(--workers sets how many submissions are in flight)", file=sys.stderr)
         # A worker that cannot grade stops the run; one that went away meanwhile is no problem.
         bad = {w: r for w, r in problems.items() if isinstance(r, WorkerSetupError)}
         if bad:
