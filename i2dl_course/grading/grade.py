@@ -377,7 +377,10 @@ class Grader:
             # Keep what finished before the stop was noticed, then stop with one clear line.
             for future, sub in futures.items():
                 if future.done() and not future.cancelled() and future.exception() is None:
-                    outcomes.append(self.record(future.result()))
+                    try:
+                        outcomes.append(self.record(future.result()))
+                    except Exception:         # not recorded: the rerun grades it
+                        pass
             graded = sum(not o.unchanged and o.status != "error" for o in outcomes)
             raise jobs.Stop(f"{stop} {graded} submissions were graded and recorded in this run; run the same "
                             f"command again to grade the other {len(pending) - graded} (finished ones are skipped)")
