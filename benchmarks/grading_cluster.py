@@ -49,7 +49,7 @@ def course(folder: Path, name: str) -> Path:
         shutil.copyfile(judges, root / "judges.py")
     return root
 
-COORDINATOR = []          # seconds of coordinator work per submission (process() minus execute(), record())
+COORDINATOR = []          # per submission: (seconds in process() minus execute(): sanitize, inputs, judges; in record())
 
 
 def instrument() -> None:
@@ -73,7 +73,7 @@ def instrument() -> None:
     def timed_record(self, judged):
         start = time.perf_counter()
         outcome = record(self, judged)
-        COORDINATOR.append(waited.pop(judged.sub.student, 0.0) + time.perf_counter() - start)
+        COORDINATOR.append((waited.pop(judged.sub.student, 0.0), time.perf_counter() - start))
         return outcome
 
     grading.Grader.execute, grading.Grader.process, grading.Grader.record = timed_execute, timed_process, timed_record
@@ -136,17 +136,21 @@ def main() -> None:
     runner = statistics.median(ran for _, ran, _, _ in parallel)
     job_mb = statistics.median(j for _, _, j, _ in stats) / 1e6
     answer_mb = statistics.median(a for _, _, _, a in stats) / 1e6
-    coordinator = statistics.median(COORDINATOR)
+    judging = statistics.median(j for j, _ in COORDINATOR)
+    recording = statistics.median(r for _, r in COORDINATOR)
+    coordinator = statistics.median(j + r for j, r in COORDINATOR)
     print(f"\ncluster path's own cost per submission ({len(own)} submissions handed over one at a time)")
     print(f"  median {statistics.median(own):.2f} s, max {max(own):.2f} s (job {job_mb:.2f} MB in, answer "
           f"{answer_mb:.2f} MB out; runner alone on the worker host: median "
           f"{statistics.median(ran for _, ran, _, _ in stats):.1f} s, next to another: {runner:.1f} s)")
-    print(f"coordinator's own work per submission (sanitize, inputs, judges, nbgrader autograde, feedback): "
-          f"median {coordinator:.2f} s ({len(COORDINATOR)} submissions)")
+    print(f"coordinator's own work per submission: median {coordinator:.2f} s ({len(COORDINATOR)} submissions): "
+          f"sanitize, inputs and judges {judging:.2f} s (worker threads), recording (nbgrader autograde, feedback; "
+          f"the main thread) {recording:.2f} s")
 
     # Projection: 2 slots per two-core worker, each grading one submission in (runner + own cost) seconds
     # (runner measured with the two slots of this machine busy, as on a worker host); one coordinator
-    # doing `coordinator` seconds of work per submission (recording is serial: its one writer).
+    # doing `coordinator` seconds of work per submission, counted as serial (recording is: the gradebook's
+    # one writer; judging runs in worker threads but measured here next to two busy slots).
     per_slot = runner + statistics.median(own)
     print(f"\nprojection for 1,000 submissions of this course (a slot grades one in {per_slot:.1f} s; "
           f"the coordinator records at most {3600 / coordinator:.0f} an hour)")
