@@ -14,6 +14,8 @@ def cmd_data(args) -> int:
     from i2dl_utils.data import provision
     from i2dl_utils.data.sources import DataSourceError
     from i2dl_utils.data.splits import split_indices
+    if getattr(args, "view", None):
+        return cmd_data_view(args)
     try:
         result = provision(args.source, args.idx_dir, args.force)
     except DataSourceError as err:
@@ -32,6 +34,22 @@ def cmd_data(args) -> int:
     for name, labels in rows:
         counts = " ".join(f"{c:5d}" for c in np.bincount(labels, minlength=10))
         print(f"{name:<17}{len(labels):>8,}   {counts}")
+    return 0
+
+
+def cmd_data_view(args) -> int:
+    """`i2dl data --view DIR`: the students' data view alone (a cluster worker host's data)."""
+    from i2dl_utils.data.cache import digest
+    from i2dl_utils.data.sources import DataSourceError
+    from .grading.dataview import provision_view
+    try:
+        view = provision_view(Path(args.view), args.source, args.idx_dir)
+    except DataSourceError as err:
+        print(f"i2dl data: {err}", file=sys.stderr)
+        return 1
+    print(f"students' data view: {Path(args.view).resolve()} ({len(view.train_images):,} training images of "
+          f"{view.source}, no test split; digest {digest(view)[:12]})")
+    print(f"a Dask worker on this host grades with it when started with I2DL_DATA_VIEW={Path(args.view).resolve()}")
     return 0
 
 
@@ -58,15 +76,47 @@ def _print_run(run) -> None:
 def cmd_grade(args) -> int:
     from .grading.grade import Options, grade
     from .grading.sandbox import SandboxUnavailable
-    options = Options(assignment=args.assignment, workers=args.workers, db_url=args.db, timeout=args.timeout,
-                      sandbox=not args.no_sandbox, force=args.force, seed=args.seed)
+    from .grading.jobs import Stop
+    tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if any(tls) and not all(tls):
+        print("i2dl grade: --tls-ca-file, --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.scheduler:
+        warning = _scheduler_warning(args.scheduler, all(tls))
+        if warning:
+            print(f"i2dl grade: warning: {warning}", file=sys.stderr)
+    workers = args.workers or (None if args.scheduler else max(1, min(4, os.cpu_count() or 1)))
+    options = Options(assignment=args.assignment, workers=workers, db_url=args.db, timeout=args.timeout,
+                      sandbox=not args.no_sandbox, force=args.force, seed=args.seed, scheduler=args.scheduler,
+                      tls=tls if all(tls) else None)
     try:
         run = grade(args.submissions, options=options)
     except (SandboxUnavailable, NotADirectoryError, ValueError) as err:
         print(f"i2dl grade: {err}", file=sys.stderr)
         return 2
+    except Stop as err:
+        print(f"i2dl grade: stopped: {err}", file=sys.stderr)
+        return 3
     _print_run(run)
     return 0
+
+
+def _scheduler_warning(address: str, tls: bool) -> str:
+    """A warning for a scheduler that anyone on the network may use (it runs what clients send)."""
+    import ipaddress
+    import urllib.parse
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"tcp://{address}")
+    if parsed.scheme == "tls" or tls:
+        return None
+    host = parsed.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return (f"{address} is neither on 127.0.0.1 nor tls://: whoever can reach a Dask scheduler can run code on "
+            "its workers. Use TLS across hosts (README, Grading on a cluster)")
 
 
 def share(text: str) -> float:
@@ -165,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--from", dest="idx_dir", metavar="DIR",
                       help="a folder with the four standard MNIST IDX files (raw or .gz)")
     data.add_argument("--force", action="store_true", help="fetch again even if the cache is valid")
+    data.add_argument("--view", metavar="DIR",
+                      help="write only the students' data view (training part, no test split) into DIR, for a "
+                           "cluster worker host (its Dask workers need I2DL_DATA_VIEW=DIR); from this host's "
+                           "cache if it has one, else fetched without writing the full cache")
     data.set_defaults(func=cmd_data)
 
     rel = sub.add_parser("release", help="regenerate release/ from source/ with nbgrader",
@@ -182,8 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "grades.csv. Unchanged submissions graded before are skipped unless --force.")
     grd.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one entry per student")
     grd.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
-    grd.add_argument("--workers", type=int, default=workers,
-                     help="submissions graded at once (default %(default)s; each kernel gets cores/workers threads)")
+    grd.add_argument("--workers", type=int,
+                     help=f"submissions graded at once (default {workers}; each kernel gets cores/workers threads); "
+                          "with --scheduler: submissions in flight on the cluster (default: twice its worker "
+                          "threads when grading starts)")
     grd.add_argument("--db", metavar="URL", help="gradebook as an SQLAlchemy URL (default: gradebook.db in the "
                                                  "course root); a fresh one gets the assignment's cells")
     grd.add_argument("--timeout", type=int, default=1800, metavar="S",
@@ -194,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--force", action="store_true", help="regrade submissions that are unchanged since the last run")
     grd.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: drawn anew for each run; "
                                               "recorded in .grading/<assignment>/done/<student>.json)")
+    grd.add_argument("--scheduler", metavar="ADDRESS",
+                     help="grade on the workers of this Dask scheduler (tcp://127.0.0.1:8786, tls://HOST:PORT): they "
+                          "run the sandboxes, this process judges and records (README, Grading on a cluster)")
+    grd.add_argument("--tls-ca-file", metavar="FILE", help="with a tls:// scheduler: the CA certificate")
+    grd.add_argument("--tls-cert", metavar="FILE", help="with a tls:// scheduler: this client's certificate")
+    grd.add_argument("--tls-key", metavar="FILE", help="with a tls:// scheduler: this client's private key "
+                                                       "(without the three --tls options: Dask's configuration)")
     grd.set_defaults(func=cmd_grade)
 
     sim = sub.add_parser("similarity", help="report pairs of students whose code for a task overlaps (copies)",

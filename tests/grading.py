@@ -56,6 +56,24 @@ def points(row: dict) -> dict:
     return {k: float(v) for k, v in row.items() if k not in ("student_id", "status", "reason") and v != ""}
 
 
+def gradebook_rows(db_url: str, assignment: str = ASSIGNMENT) -> dict:
+    """{student: {(notebook, "grade" | "comment", cell name): auto score | auto comment}} of every
+    submission of the assignment in the gradebook (asserting one per student: no duplicates)."""
+    from nbgrader.api import Gradebook, SubmittedAssignment
+    rows = {}
+    with Gradebook(db_url) as gb:
+        for sub in gb.db.query(SubmittedAssignment).all():
+            if sub.assignment.name != assignment:
+                continue
+            grades = {}
+            for nb in sub.notebooks:
+                grades.update({(nb.name, "grade", g.name): g.auto_score for g in nb.grades})
+                grades.update({(nb.name, "comment", c.name): c.auto_comment for c in nb.comments})
+            assert sub.student.id not in rows, f"{sub.student.id} has two submissions"
+            rows[sub.student.id] = grades
+    return rows
+
+
 def tree_digest(folder: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(Path(folder).rglob("*")):

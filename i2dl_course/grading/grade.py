@@ -4,13 +4,14 @@ come only from judges outside them.
 1. Start: the course configuration (nbgrader_config.py) is read once, before any submission; the
    gradebook gets the assignment's cells; a snapshot of those cells, the students' data view
    (dataview.py) and the course's support files are prepared.
-2. Per submission, `--workers` at a time:
+2. Per submission, `--workers` at a time (with `--scheduler`: in flight on a Dask cluster, cluster.py):
    a. collect.py takes the assignment's notebooks and allowed extra files, nothing else;
    b. each notebook is sanitized against the snapshot (nbgrader's ClearOutput, DeduplicateIds,
       OverwriteKernelspec, OverwriteCells restoring the tests, CheckCellMetadata);
    c. the runner (runner.py) executes them in its own sandbox, as an unprivileged uid when the
       grader is root, each kernel in a fresh sandbox, and hands back the executed notebooks and
-      the probes' exports as data (`execute`; a cluster executor can take its place);
+      the probes' exports as data (`execute`: on this machine, jobs.Local, or on a Dask worker,
+      cluster.Dask; the job and its answer are plain bytes either way);
    d. the judges (i2dl_course.judges) turn the exports into points and one line per test cell.
 3. Record, in the main process only (the gradebook's one writer): nbgrader's Autograde with the
    judges' points (record.py), feedback.py, and a marker with the input's hash (unchanged
@@ -51,7 +52,7 @@ SANITIZE = (nbp.ClearOutput, nbp.DeduplicateIds, nbp.OverwriteKernelspec, nbp.Ov
 @dataclass
 class Options:
     assignment: str = config.ASSIGNMENT
-    workers: int = 1
+    workers: int = None           # submissions at once (default 1); with a scheduler: in flight on the cluster
     db_url: str = None            # default: the course's gradebook (nbgrader_config.py)
     timeout: int = 1800           # seconds per notebook (each cell also has nbgrader's Execute.timeout)
     sandbox: bool = True
@@ -59,6 +60,8 @@ class Options:
     progress: bool = True
     threads: int = None           # per kernel; default: the cores divided among the workers
     seed: int = None              # of the probes' inputs; default: drawn anew for every run
+    scheduler: str = None         # a Dask scheduler's address (tcp://HOST:PORT, tls://...): grade on its workers
+    tls: tuple = None             # (CA file, certificate, key) for a tls:// scheduler; None: Dask's configuration
 
 
 @dataclass
@@ -131,8 +134,10 @@ class Grader:
         self.judges = AssignmentJudges(spec, self.root, self.assignment)
         self.seed = options.seed if options.seed is not None else secrets.randbits(62)
         self.state = self.root / ".grading" / self.assignment
-        self.threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
-        self.running = jobs.Running()
+        # On a cluster each kernel gets one thread (run one Dask worker thread per core).
+        cores = 1 if options.scheduler else os.cpu_count() or 1
+        self.threads = options.threads or max(1, cores // (options.workers or 1))
+        self.executor = None                             # chosen in prepare(): jobs.Local or cluster.Dask
 
     # -- preparation -------------------------------------------------------------------------
     def key(self, digest: str) -> str:
@@ -197,7 +202,7 @@ class Grader:
         limit = self.options.timeout * len(names) + STARTUP_SECONDS
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         with open(self.state / "logs" / f"{sub.student}.log", "wb") as log:
-            raw, why = jobs.run(job, self.view, self.options.sandbox, limit, log, self.running)
+            raw, why = self.executor.run(sub.student, job, limit, log)
         if why:
             return {"killed": why}
         try:
@@ -313,13 +318,25 @@ class Grader:
         self.cells = {name: gradebook.cells(self.snapshot, self.assignment, name) for name in self.notebooks}
         self.view = dataview.build(self.state.parent / "data-view")
         self.support = self.support_files()
+        if self.options.scheduler:                       # the workers' hosts run the sandboxes: checked there
+            from .cluster import Dask
+            self.executor = Dask(self.options.scheduler, self.options.tls, self.view, self.options.sandbox)
+            return
         if self.options.sandbox:
             bwrap_path()                                 # refuse early without bubblewrap
             preflight(self.view)
+        self.executor = jobs.Local(self.view, self.options.sandbox)
 
     def _run(self) -> Run:
         start = time.perf_counter()
-        self.prepare()
+        try:
+            self.prepare()
+            return self._grade_all(start)
+        finally:
+            if self.executor is not None:
+                self.executor.close()
+
+    def _grade_all(self, start: float) -> Run:
         outcomes, pending = [], []
         for student, origin, error in collect.find(self.submissions):
             if error:
@@ -334,22 +351,40 @@ class Grader:
 
         bar = tqdm(total=len(pending), unit="sub", desc="grading", disable=not self.options.progress or None,
                    bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed, {rate_fmt}{postfix}")
-        pool = ThreadPoolExecutor(max_workers=self.options.workers)
+        at_once = self.options.workers or (self.executor.in_flight() if self.options.scheduler else 1)
+        pool = ThreadPoolExecutor(max_workers=at_once)
+        futures, stop = {}, None
         try:
             futures = {pool.submit(self.process, sub): sub for sub in pending}
             for future in as_completed(futures):
-                sub = futures[future]
+                sub = futures.pop(future)
                 try:
                     outcome = self.record(future.result())
+                except jobs.Stop as err:      # e.g. the scheduler is gone: no submission can run any more
+                    stop = err
+                    break
+                except jobs.NotRun as err:    # not graded (e.g. it killed its cluster workers): a rerun retries
+                    outcome = Outcome(sub.student, "error", str(err)[:300])
                 except Exception as err:      # one submission's failure never stops the others
                     outcome = Outcome(sub.student, "error", f"grader error: {type(err).__name__}: {err}"[:200])
                 outcomes.append(outcome)
                 bar.update(1)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            self.running.kill_all()
+            self.executor.close()             # kills local runners; closing the client ends the waits on Dask
             pool.shutdown(wait=True)
             bar.close()
+        if stop is not None:
+            # Keep what finished before the stop was noticed, then stop with one clear line.
+            for future, sub in futures.items():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    try:
+                        outcomes.append(self.record(future.result()))
+                    except Exception:         # not recorded: the rerun grades it
+                        pass
+            graded = sum(not o.unchanged and o.status != "error" for o in outcomes)
+            raise jobs.Stop(f"{stop} {graded} submissions were graded and recorded in this run; run the same "
+                            f"command again to grade the other {len(pending) - graded} (finished ones are skipped)")
 
         recorded = {}
         for path in sorted((self.state / "done").glob("*.json")):

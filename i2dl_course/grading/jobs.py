@@ -2,6 +2,8 @@
 stdin, its answer read back (size- and time-capped) and checked field by field.
 
 Used by the local pool (grade.py) and by cluster workers: a job and its answer are plain bytes.
+An executor runs jobs for the grader: `Local` here (runner processes on this machine), or
+cluster.Dask (Dask distributed workers).
 """
 import base64
 import json
@@ -18,6 +20,14 @@ import nbformat
 from .sandbox import claim_uid, runner_command
 
 MAX_RESULT_BYTES = 1 << 30       # what a runner may hand back for one submission
+
+
+class Stop(RuntimeError):
+    """Grading cannot go on (e.g. the cluster's scheduler is gone): stop, keep what is recorded."""
+
+
+class NotRun(RuntimeError):
+    """This submission could not be run (its message says why); it is not graded, a rerun retries it."""
 
 
 class Running:
@@ -38,6 +48,19 @@ class Running:
         with self.lock:
             for proc in self.procs:
                 proc.kill()
+
+
+class Local:
+    """Jobs run by runner processes on this machine (the default executor)."""
+
+    def __init__(self, data_dir: Path, sandbox: bool):
+        self.data_dir, self.sandbox, self.running = data_dir, sandbox, Running()
+
+    def run(self, student: str, job: bytes, limit: float, log) -> tuple:
+        return run(job, self.data_dir, self.sandbox, limit, log, self.running)
+
+    def close(self) -> None:
+        self.running.kill_all()
 
 
 def run(job: bytes, data_dir: Path, sandbox: bool, limit: float, log, running: Running = None) -> tuple:

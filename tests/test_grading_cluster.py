@@ -1,0 +1,198 @@
+"""Grading on a real Dask cluster on 127.0.0.1 (`dask scheduler`, two single-thread `dask worker`
+processes, each in its own folder): the same gradebook and grades.csv as a local sequential run,
+also when a worker is killed mid-run; a lost scheduler stops the run keeping what is finished, and
+a rerun completes; a submission whose workers keep dying is an error with the reason; a worker
+host without the students' data view stops grading before anything runs."""
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from i2dl_course import examples
+from i2dl_course.grading import cluster
+from i2dl_course.grading.grade import Options, grade
+from dask_cluster import LocalCluster, wait_until
+from grading import ASSIGNMENT, course_copy, gradebook_rows, notebooks, prepared_template, table, write
+
+SEED = 20240814
+STUDENTS = ["broken", "demo-partial", "demo-solution", "demo-untouched", "no-add", "only-add"]
+
+
+def submissions(root, folder):
+    """Solved, blank, half solved, two partly solved, and a broken one (not a notebook)."""
+    examples.demo_submissions(root / "source" / ASSIGNMENT, root / "release" / ASSIGNMENT, folder, ASSIGNMENT)
+    write(folder, "only-add", notebooks(root, ["add"]))
+    write(folder, "no-add", notebooks(root, ["square_sum", "greet"]))
+    broken = write(folder, "broken", notebooks(root))
+    (broken / "tiny.ipynb").write_text('{"cells": [')
+    return folder
+
+
+def options(**kw):
+    return Options(assignment=ASSIGNMENT, timeout=120, progress=False, seed=SEED, **kw)
+
+
+def db_url(root):
+    return f"sqlite:///{root / 'gradebook.db'}"
+
+
+def markers(root):
+    return {p.stem for p in (root / ".grading" / ASSIGNMENT / "done").glob("*.json")}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return prepared_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module")
+def subs(template, tmp_path_factory):
+    return submissions(template, tmp_path_factory.mktemp("subs") / "submissions")
+
+
+@pytest.fixture(scope="module")
+def reference(template, subs, tmp_path_factory, mnist_cache):
+    """The local sequential run: its grade table and gradebook."""
+    root = course_copy(template, tmp_path_factory.mktemp("local"))
+    run = grade(subs, root, options(workers=1))
+    assert sorted(o.student for o in run.outcomes) == STUDENTS
+    return table(run.csv), gradebook_rows(db_url(root))
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory, mnist_cache):
+    """A worker host's data view, written by `i2dl data --view` (no test split)."""
+    folder = tmp_path_factory.mktemp("worker-host") / "view"
+    out = subprocess.run([sys.executable, "-m", "i2dl_course.cli", "data", "--view", str(folder)],
+                         capture_output=True, text=True, check=True)
+    assert "no test split" in out.stdout
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(view, tmp_path_factory):
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), view, workers=2) as c:
+        yield c
+
+
+def test_the_cluster_grades_like_a_local_sequential_run(dask_cluster, reference, template, subs, tmp_path):
+    root = course_copy(template, tmp_path)
+    run = grade(subs, root, options(scheduler=dask_cluster.address))
+    assert run.counts["graded now"] == len(STUDENTS)
+    assert table(run.csv) == reference[0]
+    assert gradebook_rows(db_url(root)) == reference[1]
+    assert table(run.csv)["demo-solution"]["total"] == "5.0"
+    assert table(run.csv)["broken"]["status"] == "problem"
+    logs = [(root / ".grading" / ASSIGNMENT / "logs" / f"{s}.log").read_text() for s in STUDENTS]
+    assert all(log.startswith("[ran on the Dask worker tcp://127.0.0.1:") for log in logs)
+    assert len({log.split()[5] for log in logs}) == 2, "both workers should have run submissions"
+
+
+def test_a_worker_killed_mid_run_changes_no_grade(dask_cluster, reference, template, subs, tmp_path):
+    """Runs last on the module's cluster: it kills one of its workers."""
+    root = course_copy(template, tmp_path)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(
+        run=grade(subs, root, options(scheduler=dask_cluster.address))))
+    thread.start()
+    try:
+        wait_until(lambda: dask_cluster.running_a_job("worker1"), 120, "worker1 to run a submission")
+        dask_cluster.kill("worker1")
+        killed_at = len(markers(root))
+    finally:
+        thread.join(timeout=300)
+    assert killed_at < len(STUDENTS), "the worker should have been killed during the run"
+    run = result["run"]
+    assert {o.student: o.status for o in run.outcomes} == {s: r["status"] for s, r in reference[0].items()}
+    assert table(run.csv) == reference[0]
+    assert gradebook_rows(db_url(root)) == reference[1]
+
+
+def test_a_lost_scheduler_stops_the_run_keeps_finished_grades_and_a_rerun_completes(
+        view, reference, template, subs, tmp_path):
+    root = course_copy(template, tmp_path / "course")
+    cmd = [sys.executable, "-m", "i2dl_course.cli", "grade", str(subs), "--assignment", ASSIGNMENT, "--timeout",
+           "120", "--seed", str(SEED)]
+    with LocalCluster(tmp_path / "first", view, workers=2) as first:
+        proc = subprocess.Popen(cmd + ["--scheduler", first.address], env=dict(os.environ,
+                                I2DL_COURSE_ROOT=str(root)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: markers(root) or proc.poll() is not None, 180, "a first grade")
+            first.kill("scheduler")
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+    finished = markers(root)
+    assert proc.returncode == 3, err
+    assert "lost the connection to the Dask scheduler" in err and "run the same command again" in err
+    assert 1 <= len(finished) < len(STUDENTS)
+    kept = gradebook_rows(db_url(root))
+    assert set(kept) == finished, "every recorded grade has its marker and no marker lacks its grade"
+    assert {s: kept[s] for s in finished} == {s: reference[1][s] for s in finished}
+
+    run = grade(subs, root, options(workers=2))          # the rest, here on this machine: the same grades
+    assert {o.student for o in run.outcomes if o.unchanged} == finished
+    assert table(run.csv) == reference[0]
+    assert gradebook_rows(db_url(root)) == reference[1]
+
+
+def test_a_submission_whose_workers_die_is_an_error_with_the_reason(view, template, subs, tmp_path):
+    """With allowed-failures 0 one death is enough: not graded, nothing recorded, the reason said."""
+    root = course_copy(template, tmp_path / "course")
+    one = tmp_path / "one"
+    shutil.copytree(subs / "demo-solution", one / "demo-solution")
+    with LocalCluster(tmp_path / "cluster", view, workers=1, allowed_failures=0) as c:
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(run=grade(one, root, options(scheduler=c.address))))
+        thread.start()
+        try:
+            wait_until(lambda: c.running_a_job("worker0"), 120, "the worker to run the submission")
+            c.kill("worker0")
+        finally:
+            thread.join(timeout=300)
+    [outcome] = result["run"].outcomes
+    assert outcome.status == "error" and "the Dask worker running it died 1 time" in outcome.reason
+    assert table(result["run"].csv)["demo-solution"]["status"] == "error"
+    assert not gradebook_rows(db_url(root)) and not markers(root)
+
+
+def test_a_worker_without_a_data_view_stops_grading_before_it_starts(template, subs, tmp_path):
+    root = course_copy(template, tmp_path / "course")
+    with LocalCluster(tmp_path / "cluster", tmp_path / "no-view", workers=1) as c:
+        with pytest.raises(cluster.jobs.Stop, match="cannot grade: .*not a students' data view"):
+            grade(subs, root, options(scheduler=c.address))
+    assert not markers(root)
+
+
+def certificates(folder):
+    """A CA and a certificate it signed, for 127.0.0.1 (what the README's TLS example makes)."""
+    folder.mkdir()
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=i2dl test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=i2dl grading")
+    (folder / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "cert.pem", "-days", "2", "-extfile", "ext")
+    return folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+
+
+def test_a_tls_scheduler_needs_the_certificates_and_grades_with_them(view, template, subs, tmp_path):
+    root = course_copy(template, tmp_path / "course")
+    one = tmp_path / "one"
+    shutil.copytree(subs / "demo-solution", one / "demo-solution")
+    tls = certificates(tmp_path / "certs")
+    with LocalCluster(tmp_path / "cluster", view, workers=1, tls=tls) as c:
+        assert c.address.startswith("tls://127.0.0.1:")
+        with pytest.raises(cluster.jobs.Stop, match="needs TLS: give --tls-ca-file"):
+            grade(one, root, options(scheduler=c.address))
+        out = subprocess.run([sys.executable, "-m", "i2dl_course.cli", "grade", str(one), "--assignment", ASSIGNMENT,
+                              "--scheduler", c.address, "--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[1]),
+                              "--tls-key", str(tls[2]), "--timeout", "120"], env=dict(os.environ,
+                             I2DL_COURSE_ROOT=str(root)), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert table(root / "grades.csv")["demo-solution"]["total"] == "5.0"
+    assert "warning" not in out.stderr
