@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,7 +200,8 @@ def runner_command(data_dir: Path, uid: int = None, box: Path = None,
 def claim_uid(enabled: bool = True):
     """An unprivileged uid no other grading process on this machine uses now, while held (as root;
     otherwise None: the runner keeps the grader's uid). Claims are flock()s, so they end with the
-    process, also when it is killed."""
+    process, also when it is killed; a claim ends only once no process of its uid is left, so
+    that nothing of one submission meets the next one that runs as the same uid."""
     if not enabled or os.geteuid() != 0:
         yield None
         return
@@ -218,9 +220,37 @@ def claim_uid(enabled: bool = True):
         try:
             yield FIRST_UID + slot
         finally:
-            os.close(fd)
+            if end_processes(FIRST_UID + slot):
+                os.close(fd)        # else the slot stays claimed for as long as this grader runs
         return
     raise RuntimeError(f"all {SLOTS} grading uids are in use")
+
+
+def end_processes(uid: int, wait: float = 10.0) -> bool:
+    """SIGKILL every process of `uid` until none is left (a dying sandbox's processes take a moment
+    to go): True, or False if some outlive `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = [pid for pid in _pids() if _owner(pid) == uid]
+        if not left:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        time.sleep(0.02)
+
+
+def _pids() -> list:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _owner(pid: int):
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except FileNotFoundError:
+        return None
 
 
 def preflight(data_dir: Path) -> None:
