@@ -7,7 +7,7 @@ import pytest
 from nbclient import NotebookClient
 
 from i2dl_course import examples
-from i2dl_utils.checks import common
+from i2dl_utils.checks import common, stubs
 from notebooks import RELEASE, SOURCE, cell
 
 TO_DO = "# TODO` in place of `raise NotImplementedError()`"
@@ -42,19 +42,19 @@ class Model:
 
 
 def test_unimplemented_names_the_stub_functions_and_methods_in_order():
-    assert common.unimplemented(random_shift, random_rotation, augment_offline, {"lr": 1}) == \
+    assert stubs.unimplemented(random_shift, random_rotation, augment_offline, {"lr": 1}) == \
         ["random_shift", "augment_offline"]
-    assert common.unimplemented(Model, random_rotation) == ["Model.step", "Model.helper"]
+    assert stubs.unimplemented(Model, random_rotation) == ["Model.step", "Model.helper"]
 
 
 def test_a_decorated_check_names_every_unfilled_argument_in_one_line():
-    @common.reports_stubs
+    @stubs.reports_stubs
     def check(shift, rotation, offline):
         rotation(None)
         shift(None, 2)             # raises first; augment_offline is never reached
         offline(None, None, 1, shift)
 
-    with pytest.raises(common.NotImplementedYet) as error:
+    with pytest.raises(stubs.NotImplementedYet) as error:
         check(random_shift, random_rotation, augment_offline)
     message = str(error.value)
     assert message.startswith("random_shift and augment_offline are not implemented yet: ")
@@ -63,7 +63,7 @@ def test_a_decorated_check_names_every_unfilled_argument_in_one_line():
 
 
 def test_other_failures_pass_through_unchanged():
-    @common.reports_stubs
+    @stubs.reports_stubs
     def check(function):
         function()
 

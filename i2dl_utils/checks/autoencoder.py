@@ -10,7 +10,8 @@ import torch
 import torch.nn as nn
 
 from .. import config
-from .common import count_parameters, expect, passed, quiet, reports_stubs
+from .common import count_parameters, expect, passed, quiet
+from .stubs import reports_stubs
 
 
 @functools.lru_cache(maxsize=1)

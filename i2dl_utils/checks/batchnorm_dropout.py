@@ -6,7 +6,8 @@ gradients). `expect_close_gradients` is shared with the judges. Arrays are (N, D
 import numpy as np
 
 from ..gradcheck import eval_numerical_gradient_array, rel_error
-from .common import expect, passed, quiet, reports_stubs
+from .common import expect, passed, quiet
+from .stubs import reports_stubs
 
 TOLERANCE = {"dx": 1e-7, "dgamma": 1e-9, "dbeta": 1e-9}
 
