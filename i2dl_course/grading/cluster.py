@@ -102,15 +102,14 @@ def worker_view(expected: str, sandbox: bool) -> Path:
     return folder
 
 
-def check_worker(view: str, kit: str, sandbox: bool) -> str:
-    """'ok', or WorkerSetupError: why this worker cannot grade."""
+def check_worker(view: str, kit: str, sandbox: bool) -> Path:
+    """This worker's data view folder, or WorkerSetupError: why this worker cannot grade."""
     if kit != kit_digest():
         raise WorkerSetupError("it runs another version of the kit than the coordinator: install the same one")
-    worker_view(view, sandbox)
-    return "ok"
+    return worker_view(view, sandbox)
 
 
-async def check_worker_async(view: str, kit: str, sandbox: bool) -> str:
+async def check_worker_async(view: str, kit: str, sandbox: bool) -> Path:
     """check_worker on every connected worker when grading starts (Client.run), in a thread of its
     own: the check loads the view and starts a sandbox, too long to block the worker's event loop."""
     return await asyncio.get_running_loop().run_in_executor(None, check_worker, view, kit, sandbox)
@@ -131,9 +130,7 @@ def run_job(job: bytes, limit: float, sandbox: bool, view: str, kit: str) -> tup
     """The Dask task: one submission's job run on this worker's host. Returns (answer bytes or None,
     why there is none or None, the tail of the runner's stderr, this worker's address, the seconds
     the runner took)."""
-    if kit != kit_digest():
-        raise WorkerSetupError("it runs another version of the kit than the coordinator: install the same one")
-    folder = worker_view(view, sandbox)
+    folder = check_worker(view, kit, sandbox)
     worker = get_worker()
     running, done, cancelled = jobs.Running(), threading.Event(), threading.Event()
     watcher = threading.Thread(target=_watch, args=(worker, worker.get_current_task(), running, done, cancelled),
