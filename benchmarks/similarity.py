@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from i2dl_course import examples  # noqa: E402
-from i2dl_course.grading import similarity  # noqa: E402
+from i2dl_course.reports import similarity  # noqa: E402
 from similarity_cases import ALTERNATIVES, THIRD, disguise  # noqa: E402
 
 SOURCE, RELEASE, ASSIGNMENT = ROOT / "source" / "exercise_08", ROOT / "release" / "exercise_08", "exercise_08"

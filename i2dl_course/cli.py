@@ -127,7 +127,7 @@ def share(text: str) -> float:
 
 
 def cmd_similarity(args) -> int:
-    from .grading.similarity import report
+    from .reports.similarity import report
     for folder in (args.submissions, args.earlier):
         if folder is not None and not folder.is_dir():
             print(f"i2dl similarity: no such folder: {folder}", file=sys.stderr)

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from i2dl_course import cli, examples
-from i2dl_course.grading import similarity
+from i2dl_course.reports import similarity
 from notebooks import RELEASE, SOURCE
 from similarity_cases import ALTERNATIVES, THIRD, disguise
 

@@ -36,7 +36,7 @@ import nbformat
 import numpy as np
 from copydetect.utils import find_fingerprint_overlap, get_copied_slices, winnow
 
-from . import collect
+from ..grading import collect
 from ..examples import solution_cells
 
 K = 11                        # tokens in a fingerprinted run
