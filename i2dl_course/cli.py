@@ -69,6 +69,8 @@ def _print_run(run) -> None:
     print(f"grade table: {run.csv}")
     print(f"feedback:    {run.feedback}/<student>/<assignment>/*.html")
     print(f"similarity:  {run.similarity}")
+    if getattr(run, "integrity", ""):
+        print(f"integrity:   {run.integrity}")
     print(f"{run.counts['graded now']} graded now, {run.counts['unchanged']} unchanged since the last run "
           f"(--force regrades), {run.seconds:.1f} s")
 
