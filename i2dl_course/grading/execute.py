@@ -8,6 +8,7 @@ so a kernel cannot fake or hide them by printing.
 import json
 import os
 import time
+from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -15,12 +16,19 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 from traitlets import Any
 
+from .exports import CellExports
 from .sandbox import Sandbox
 
 INCIDENTS = {"timeout": "hit the time limit of a cell",
              "died": "crashed the kernel (the cells after it were not run)",
              "not run": "was not run (the notebook's time limit was used up)",
              "output cut": "printed more output than allowed (cut)"}
+
+
+def test_cell_id(cell):
+    """The grade id of a test cell (graded, not a solution), else None."""
+    meta = cell.metadata.get("nbgrader", {})
+    return meta.get("grade_id") if meta.get("grade") and not meta.get("solution") else None
 
 
 def error_output(ename: str, evalue: str):
@@ -59,9 +67,10 @@ class SandboxedClient(NotebookClient):
     """NotebookClient with the kernel in `sandbox`, a notebook time budget and output caps.
 
     incidents: [{"cell": index, "kind": one of INCIDENTS}] in the order they happened.
+    exports: each test cell's exports, taken when it finished (exports.CellExports into `taken`).
     """
 
-    def __init__(self, nb, sandbox: Sandbox, cell_timeout: int, notebook_timeout: int,
+    def __init__(self, nb, sandbox: Sandbox, cell_timeout: int, notebook_timeout: int, taken: Path,
                  max_cell_output: int = 2_000_000, max_notebook_output: int = 20_000_000):
         super().__init__(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
                          interrupt_on_timeout=True, raise_on_iopub_timeout=False, record_timing=False,
@@ -74,6 +83,7 @@ class SandboxedClient(NotebookClient):
         self.max_cell_output, self.max_notebook_output = max_cell_output, max_notebook_output
         self.timeout_func = self._cell_timeout
         self.incidents = []
+        self.exports = CellExports(sandbox.exports, taken)
         self._deadline = time.monotonic() + notebook_timeout
         self._not_run_reason = None
         self._output_bytes = {"notebook": 0}
@@ -99,6 +109,8 @@ class SandboxedClient(NotebookClient):
         if self._not_run_reason:
             cell.outputs = [error_output("NotRun", f"not run: {self._not_run_reason}")]
             return cell
+        grade_id = test_cell_id(cell)
+        self.exports.sweep(cell_index + 1, after=False)
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
@@ -107,6 +119,8 @@ class SandboxedClient(NotebookClient):
             cell.outputs.append(error_output(
                 "KernelDied", "the kernel died while running this cell (os._exit, a crash or out of memory)"))
             return cell
+        finally:
+            self.exports.sweep(cell_index + 1, grade_id)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._incident(next((i for i, c in enumerate(self.nb.cells) if c is cell), -1), "timeout")

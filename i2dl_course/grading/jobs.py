@@ -116,5 +116,6 @@ def parse(raw: bytes, names: list) -> dict:
         entries[name] = {"executed": nbformat.reads(text, as_version=4) if isinstance(text, str) else None,
                          "reason": str(reason)[:300] if reason is not None else None,
                          "incidents": [{"cell": int(i["cell"]), "kind": str(i["kind"])} for i in entry["incidents"]],
-                         "exports": exports, "refused": [str(r)[:200] for r in entry["refused"]]}
+                         "exports": exports, "refused": [str(r)[:200] for r in entry["refused"]],
+                         "dropped": [str(r)[:200] for r in entry["dropped"][:20]]}
     return entries

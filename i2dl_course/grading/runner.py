@@ -4,15 +4,17 @@
 
 sandbox.runner_command starts it (inside bubblewrap, as a slot uid when the grader is root) with
 its box folder as the working folder. It runs each notebook in a sandboxed kernel in a fresh folder
-of its own (never reused, never seen by another notebook's kernel), reads the kernel's exports
-through the careful reader after the kernel is gone, deletes the folder, and answers on stdout.
+of its own (never reused, never seen by another notebook's kernel), takes each test cell's exports
+out of the kernel's reach when the cell finishes (exports.py: the careful reader reads them then),
+deletes the folder, and answers on stdout.
 No file it writes outlives it; the coordinator (grade.py) writes everything that lasts.
 
 job:    {"notebooks": {name: notebook JSON text, tests restored}, "order": [names],
          "support": {relative path: base64}, "inputs": {name: base64 .npz}, "timeout": s per notebook,
          "cell_timeout": s, "threads": n, "sandbox": bool}
 result: {"notebooks": {name: {"executed": notebook JSON text | null, "incidents": [...],
-         "exports": {path: base64}, "refused": [lines], "reason": why it did not run | null}}}
+         "exports": {path: base64}, "refused": [lines], "dropped": [lines],
+         "reason": why it did not run | null}}}
 """
 import base64
 import json
@@ -29,12 +31,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 import nbformat  # noqa: E402
 
 from .execute import SandboxedClient  # noqa: E402
-from .safe_files import read_tree  # noqa: E402
 from .sandbox import Sandbox  # noqa: E402
-
-MAX_EXPORT_FILE = 64 << 20
-MAX_EXPORTS = 256 << 20        # bytes per notebook
-MAX_EXPORT_FILES = 2000
 
 
 def _b64(data: bytes) -> str:
@@ -64,16 +61,17 @@ def run_notebook(box: Path, index: int, text: str, job: dict) -> dict:
     sandbox.inputs.write_bytes(base64.b64decode(job["inputs"].get(job["name"], "")))
     try:
         nb = nbformat.reads(text, as_version=4)
-        client = SandboxedClient(nb, sandbox, cell_timeout=job["cell_timeout"], notebook_timeout=job["timeout"])
+        client = SandboxedClient(nb, sandbox, cell_timeout=job["cell_timeout"], notebook_timeout=job["timeout"],
+                                 taken=folder / "taken")
         try:
             client.execute()
             reason = None
         except Exception as err:              # the kernel did not start or answer: graded as not run
             reason = f"could not be run ({type(err).__name__}: {' '.join(str(err).split())[:160]})"
-        exports = read_tree(sandbox.exports, MAX_EXPORT_FILE, MAX_EXPORTS, MAX_EXPORT_FILES)
+        exports = client.exports
         return {"executed": nbformat.writes(nb) if reason is None else None, "incidents": client.incidents,
                 "exports": {k: _b64(v) for k, v in exports.files.items()}, "refused": exports.refused,
-                "reason": reason}
+                "dropped": exports.dropped, "reason": reason}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
