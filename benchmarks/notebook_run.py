@@ -27,12 +27,10 @@ def timed_execute(nb: nbformat.NotebookNode, notebook: str, threads: int, timeou
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": cwd}}).execute(env=env)
         seconds = time.perf_counter() - start
-        lost = []
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
-                folder = Path(cwd) / "exports" / meta["grade_id"]
-                files = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
-                if judges.judge(notebook, meta["grade_id"], meta["points"], files, inputs).points < meta["points"]:
-                    lost.append(meta["grade_id"])
+        exports = Path(cwd) / "exports"
+        files = {p.relative_to(exports).as_posix(): p.read_bytes() for p in exports.glob("*/*") if p.is_file()}
+        points = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+                  if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+        verdicts = judges.judge_notebook(notebook, points, files, inputs)
+        lost = [g for g, v in verdicts.items() if v.points < points[g]]
     return seconds, lost

@@ -60,19 +60,22 @@ class Probing:
         (self.folder / "inputs.npz").write_bytes(judges().inputs_file(self.inputs))
         self.env = {"I2DL_EXPORT_DIR": str(self.folder / "exports"), "I2DL_PROBE_INPUTS": str(self.folder / "inputs.npz")}
 
+    def exports(self) -> dict:
+        """{"<grade id>/<name>": bytes} of everything the probes exported."""
+        folder = self.folder / "exports"
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.glob("*/*") if p.is_file()}
+
     def verdict(self, grade_id: str, points: float = 1.0, cell_error: str = None):
-        folder = self.folder / "exports" / grade_id
-        files = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
-        return judges().judge(self.notebook, grade_id, points, files, self.inputs, cell_error)
+        """The verdict on one test cell, judged with the other cells' exports (as at grading)."""
+        return judges().judge_notebook(self.notebook, {grade_id: points}, self.exports(), self.inputs,
+                                       {grade_id: cell_error})[grade_id]
 
     def verdicts(self, nb) -> dict:
         """{grade id: None if the test cell got full points, else its message} for every test cell of nb."""
-        results = {}
-        for c in nb.cells:
-            if c.cell_type == "code" and meta(c).get("grade") and not meta(c).get("solution"):
-                v = self.verdict(meta(c)["grade_id"], meta(c)["points"])
-                results[meta(c)["grade_id"]] = None if v.points == meta(c)["points"] else v.message
-        return results
+        points = {meta(c)["grade_id"]: meta(c)["points"] for c in nb.cells
+                  if c.cell_type == "code" and meta(c).get("grade") and not meta(c).get("solution")}
+        verdicts = judges().judge_notebook(self.notebook, points, self.exports(), self.inputs)
+        return {g: None if v.points == points[g] else v.message for g, v in verdicts.items()}
 
 
 def cell_results(nb: nbformat.NotebookNode) -> dict:

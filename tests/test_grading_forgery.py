@@ -178,6 +178,18 @@ json.dump({"values": {}, "errors": {}, "models": {}}, open(f"{d}/record.json", "
 np.save(f"{d}/three.images.npy", np.array(["not", "images"]))
 """
 
+# The same forgery written from an IPython hook while each cell runs (test cells included): only
+# the running test cell's own folder counts, and the careful reader refuses what is in it.
+FORGED_IN_HOOKS = ("def forge(result):\n" + "\n".join("    " + line for line in FORGED_EXPORTS.splitlines())
+                   + "\nget_ipython().events.register('post_run_cell', forge)\n")
+
+# The transfer skipped: the baseline passed off as the transfer classifier, its own encoder as the
+# pretrained state (the baseline alone beats 0.80 on this data).
+SKIPPED_TRANSFER = """
+transfer_classifier = classifier
+pretrained_state = checks.snapshot(classifier.encoder)
+"""
+
 # student: ({notebook: code run first}, {notebook: code run last})
 ATTACKS = {
     "labels-from-data": ({NB1: FIND_LABELS}, {}),
@@ -190,6 +202,7 @@ ATTACKS = {
     "identity-autoencoder": ({NB1: IDENTITY}, {}),
     "lookup-table": ({NB1: LOOKUP}, {}),
     "forged-exports": ({}, {NB1: FORGED_EXPORTS}),
+    "forged-exports-in-hooks": ({NB1: FORGED_IN_HOOKS}, {}),
 }
 
 
@@ -210,6 +223,10 @@ def graded(fresh_release, mnist_cache, tmp_path_factory):
     blank = examples.build(SOURCE, fresh_release, solved=[])
     for student, (first, last) in ATTACKS.items():
         examples.write(subs, student, ASSIGNMENT, attacked(blank, first, last))
+    skipped = examples.build(SOURCE, fresh_release)
+    next(c for c in skipped[NB1].cells
+         if c.metadata.get("nbgrader", {}).get("grade_id") == "transfer_solution").source = SKIPPED_TRANSFER
+    examples.write(subs, "skipped-transfer", ASSIGNMENT, skipped)
     root = folder / "course"
     shutil.copytree(SOURCE, root / "source" / ASSIGNMENT)
     (root / "nbgrader_config.py").write_text(
@@ -251,12 +268,24 @@ def test_no_labels_are_reachable_from_a_kernel(graded):
     assert text.startswith("NO LABELS"), text
 
 
+def test_exports_written_outside_their_test_cell_are_ignored_and_noted(graded):
+    reason = graded[1]["forged-exports"]["reason"]
+    assert "exports for 'baseline_accuracy' written while cell" in reason, reason
+    assert "not by the test cell 'baseline_accuracy' itself: ignored" in reason, reason
+
+
 def test_hostile_exports_are_refused_with_a_reason_and_never_run(graded):
     rows = graded[1]
-    reason = rows["forged-exports"]["reason"]
+    reason = rows["forged-exports-in-hooks"]["reason"]
     assert "record.json is a symbolic link: refused" in reason and "record.json is a FIFO: refused" in reason
     assert "autoencoder.output.npy is larger than" in reason
     assert not os.path.exists("/tmp/i2dl-forged-pwned")
-    feedback = (graded[0] / "feedback" / "forged-exports" / ASSIGNMENT / "1_autoencoder.html").read_text()
+    feedback = (graded[0] / "feedback" / "forged-exports-in-hooks" / ASSIGNMENT / "1_autoencoder.html").read_text()
     assert "not accepted" in feedback and "NaN or inf" in feedback
     assert json.dumps(rows)  # every row was written: the grader lived through it
+
+
+def test_skipping_the_autoencoder_earns_no_transfer_points(graded):
+    row = points(graded[1]["skipped-transfer"])
+    assert row["transfer_hidden"] == 0.0 and row["baseline_accuracy"] == 3.0, graded[1]["skipped-transfer"]["reason"]
+    assert row["total"] == 40.0 - 4.0

@@ -110,7 +110,13 @@ MISTAKES = {
         "dropout_backward", "dx = dout * mask", "dx = dout", "test_dropout_backward", "kept units only"),
     "dropout backward with the unscaled mask": (
         "dropout_backward", "dx = dout * mask", "dx = dout * (mask != 0)", "test_dropout_backward",
-        "uses the mask from dropout_forward, which is not scaled"),
+        "the gradient of the kept units is not scaled"),
+    "dropout backward scaling twice": (
+        "dropout_backward", "dx = dout * mask", 'dx = dout * mask / (1 - dropout_param["p"])',
+        "test_dropout_backward", "scaled by 1/(1-p) twice"),
+    "a cache whose mask is not the one out = x * mask uses": (
+        "dropout_forward", "return out, (dropout_param, mask)", "return out, (dropout_param, mask != 0)",
+        "test_dropout_forward", "the cache's mask should be what out = x * mask uses"),
     "closed form missing the dgamma term": (
         "batchnorm_backward_alt", " - x_hat * dgamma)", ")", "test_batchnorm_backward_alt", "correct gradient"),
 }
@@ -151,6 +157,14 @@ def test_the_closed_form_scores_without_the_graph_backward(source, tmp_path, mon
     verdict = _judge_in_process(source, "test_batchnorm_backward_alt", Probing(NAME, tmp_path), monkeypatch,
                                 {grade_id: stub})
     assert verdict.points == 2, verdict.message
+
+
+def test_dropout_backward_is_judged_alone(source, tmp_path, monkeypatch):
+    """A wrong dropout_forward costs dropout_backward nothing: it gets the grader's caches."""
+    grade_id, old, new, *_ = MISTAKES["p read as the probability of keeping"]
+    verdict = _judge_in_process(source, "test_dropout_backward", Probing(NAME, tmp_path), monkeypatch,
+                                {grade_id: _mutated(source, grade_id, old, new)})
+    assert verdict.points == meta(cell(source, "test_dropout_backward"))["points"], verdict.message
 
 
 def test_a_backward_pass_wrong_only_through_its_forward_says_so(source, tmp_path, monkeypatch):

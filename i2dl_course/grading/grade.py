@@ -6,13 +6,16 @@ come only from judges outside them.
    (dataview.py) and the course's support files are prepared.
 2. Per submission, `--workers` at a time (with `--scheduler`: in flight on a Dask cluster, cluster.py):
    a. collect.py takes the assignment's notebooks and allowed extra files, nothing else;
-   b. each notebook is sanitized against the snapshot (nbgrader's ClearOutput, DeduplicateIds,
-      OverwriteKernelspec, OverwriteCells restoring the tests, CheckCellMetadata);
+   b. each notebook is restored against the exercise (restore.py: tests and read-only cells back
+      from the source, once each, in its order; stray metadata, copies and another kernel repaired,
+      each repair one line in the reason), then checked with nbgrader's ClearOutput,
+      DeduplicateIds, OverwriteKernelspec, OverwriteCells and CheckCellMetadata;
    c. the runner (runner.py) executes them in its own sandbox, as an unprivileged uid when the
       grader is root, each kernel in a fresh sandbox, and hands back the executed notebooks and
       the probes' exports as data (`execute`: on this machine, jobs.Local, or on a Dask worker,
       cluster.Dask; the job and its answer are plain bytes either way);
-   d. the judges (i2dl_course.judges) turn the exports into points and one line per test cell.
+   d. the judges (i2dl_course.judges) turn the exports (each test cell's own, taken when it
+      finished: exports.py) into points and one line per test cell, a notebook's cells together.
 3. Record, in the main process only (the gradebook's one writer): nbgrader's Autograde with the
    judges' points (record.py), feedback.py, and a marker with the input's hash (unchanged
    submissions are skipped on the next run unless --force; an interrupted run resumes).
@@ -21,6 +24,7 @@ Finally report.py writes the grade table, <course root>/grades.csv.
 import base64
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -40,9 +44,11 @@ from i2dl_utils import config
 
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
-from . import collect, dataview, feedback, gradebook, jobs, report, similarity
+from ..reports import integrity, similarity
+from . import collect, dataview, feedback, gradebook, jobs, report
 from .execute import INCIDENTS
 from .record import record_config
+from .restore import Exercise, grade_ids, restore
 from .sandbox import bwrap_path, preflight
 
 STARTUP_SECONDS = 120            # per submission on top of the notebooks' budgets: interpreters, kernels
@@ -80,6 +86,7 @@ class Run:
     seconds: float
     counts: dict = field(default_factory=dict)
     similarity: str = ""          # where the similarity report is, or why it was not written
+    integrity: str = ""           # where the integrity review is, or why it was not written
 
 
 @dataclass
@@ -89,6 +96,7 @@ class Judged:
     executed: dict                # {notebook: executed notebook, or None if it did not run}
     reasons: dict                 # {notebook: why it did not run}
     verdicts: dict                # {notebook: {grade id: (points, message)}}
+    measures: dict                # {grade id: figure a judge measured, e.g. a test accuracy}
     notes: list                   # one line per thing worth saying, in order
     incident: bool                # something stopped part of the grading (status "problem")
 
@@ -168,26 +176,36 @@ class Grader:
 
     # -- per submission (worker threads) -------------------------------------------------------
     def sanitized(self, sub: collect.Collected, notebook: str):
-        """(notebook with the tests restored, None) or (None, why it cannot be run)."""
+        """(notebook restored against the exercise, None, notes) or (None, why it cannot be run, []).
+        restore.py restores it (tests, copies, stray metadata, order, kernel; notes: what it did, in
+        words, "<notebook>.ipynb: ..."); nbgrader's SANITIZE preprocessors then find nothing to change."""
         data = sub.files.get(f"{notebook}.ipynb")
         if data is None:
-            return None, f"{notebook}.ipynb was not submitted"
+            return None, f"{notebook}.ipynb was not submitted", []
         try:
             nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        except UnicodeDecodeError:
+            return None, f"{notebook}.ipynb is not a valid notebook (it is not UTF-8 text)", []
         except Exception as err:   # not JSON, not a notebook, an unknown nbformat: all the same to a student
             first = (str(err).splitlines() or [""])[0][:120]
-            return None, f"{notebook}.ipynb is not a valid notebook ({type(err).__name__}: {first})"
-        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
-        if not ids & set(self.cells[notebook]["all"]):
-            return None, f"{notebook}.ipynb is not the exercise's notebook (none of its graded cells is there)"
+            if isinstance(err, (KeyError, IndexError, TypeError, AttributeError)) or not first:
+                first = "its structure is not a notebook's"
+            return None, f"{notebook}.ipynb is not a valid notebook ({first})", []
+        if not grade_ids(nb) & set(self.cells[notebook]["all"]):
+            return None, f"{notebook}.ipynb is not the exercise's notebook (none of its graded cells is there)", []
         resources = {"nbgrader": {"db_url": self.snapshot, "assignment": self.assignment, "notebook": notebook,
                                   "student": sub.student}}
         try:
+            exercise = Exercise.load(self.snapshot, self.assignment, notebook,
+                                     self.root / "source" / self.assignment / f"{notebook}.ipynb")
+            nb, notes = restore(nb, exercise)
             for step in SANITIZE:
                 nb, resources = step(config=self.course).preprocess(nb, resources)
-        except Exception as err:
-            return None, f"{notebook}.ipynb could not be prepared ({type(err).__name__}: {str(err)[:120]})"
-        return nb, None
+        except Exception:          # the grader's failure, not the student's: the traceback goes to the log
+            logging.getLogger(__name__).exception("%s: %s.ipynb could not be prepared", sub.student, notebook)
+            return None, (f"{notebook}.ipynb could not be prepared: its cells could not be matched to the "
+                          "exercise's (the grader logged why)"), []
+        return nb, None, [f"{notebook}.ipynb: {note}" for note in notes]
 
     def job(self, sub: collect.Collected, notebooks: dict, inputs: dict) -> bytes:
         return json.dumps({
@@ -211,9 +229,10 @@ class Grader:
             return {"killed": f"the grading process gave an unusable answer ({type(err).__name__})"}
 
     def process(self, sub: collect.Collected) -> Judged:
-        notebooks, reasons = {}, {}
+        notebooks, reasons, restored = {}, {}, []
         for name in self.notebooks:
-            nb, why = self.sanitized(sub, name)
+            nb, why, repairs = self.sanitized(sub, name)
+            restored += repairs
             if nb is None:
                 reasons[name] = why
             else:
@@ -221,8 +240,8 @@ class Grader:
         seed = int.from_bytes(hashlib.sha256(f"{self.seed}/{sub.student}".encode()).digest()[:8], "big")
         inputs = {name: self.judges.inputs(seed, name) for name in notebooks}
         results = self.execute(sub, self.job(sub, notebooks, inputs), list(notebooks)) if notebooks else {}
-        notes, incident = ([sub.dropped] if sub.dropped else []) + sub.notes, bool(sub.notes)
-        executed, verdicts = {}, {}
+        notes, incident = ([sub.dropped] if sub.dropped else []) + sub.notes + restored, bool(sub.notes)
+        executed, verdicts, measures = {}, {}, {}
         for name in self.notebooks:
             entry = results.get(name) if "killed" not in results else None
             if name in notebooks and entry is None:
@@ -240,21 +259,17 @@ class Grader:
             if line:
                 notes.append(line)
             notes += [f"{name}: export {r}" for r in entry["refused"]]
+            notes += [f"{name}: {d}" for d in entry["dropped"]]
             incident |= bool(entry["incidents"] or entry["refused"])
-            verdicts[name] = self.judge(name, nb, entry["exports"], inputs[name])
-        return Judged(sub, executed, reasons, verdicts, notes, incident)
+            judged = self.judge(name, nb, entry["exports"], inputs[name])
+            verdicts[name] = {grade_id: (v.points, v.message) for grade_id, v in judged.items()}
+            measures.update({grade_id: v.measure for grade_id, v in judged.items() if v.measure is not None})
+        return Judged(sub, executed, reasons, verdicts, measures, notes, incident)
 
     def judge(self, notebook: str, nb, exports: dict, inputs: dict) -> dict:
-        """{grade id: (points, message)} for every test cell of one executed notebook."""
-        cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
-        verdicts = {}
-        for grade_id, points in self.cells[notebook]["points"].items():
-            prefix = grade_id + "/"
-            files = {k[len(prefix):]: v for k, v in exports.items() if k.startswith(prefix)}
-            cell_error = first_error(cells[grade_id]) if grade_id in cells else None
-            verdict = self.judges.judge(notebook, grade_id, points, files, inputs, cell_error)
-            verdicts[grade_id] = (verdict.points, verdict.message)
-        return verdicts
+        """{grade id: Verdict} for every test cell of one executed notebook, judged together."""
+        errors = {c.metadata.get("nbgrader", {}).get("grade_id"): first_error(c) for c in nb.cells}
+        return self.judges.judge_notebook(notebook, self.cells[notebook]["points"], exports, inputs, errors)
 
     # -- record (main process only) ------------------------------------------------------------
     def stage(self, judged: Judged) -> Path:
@@ -295,7 +310,8 @@ class Grader:
         feedback.generate(self.course, self.db_url, self.assignment, student, note=reason)
         self.marker(student).parent.mkdir(parents=True, exist_ok=True)
         self.marker(student).write_text(json.dumps(
-            {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed}))
+            {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed,
+             "measures": judged.measures}))
         shutil.rmtree(self.state / "stage" / student, ignore_errors=True)
         return Outcome(student, status, reason)
 
@@ -394,14 +410,21 @@ class Grader:
         csv = report.write_csv(self.root / "grades.csv", self.db_url, self.assignment, recorded)
         counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
         outcomes.sort(key=lambda o: o.student)
-        return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, self.similarity())
+        reports = self.similarity()              # also writes the integrity review (self.integrity)
+        return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, reports, self.integrity)
 
     def similarity(self) -> str:
-        """Write the similarity report beside grades.csv; its path, or why there is none (the grades
-        are written already and never depend on it)."""
+        """Write the reports a human reads beside grades.csv (i2dl_course/reports): the similarity report's
+        path, or why there is none; the integrity review's (integrity.html, with the measures of the
+        markers) in self.integrity. The grades are written already and never depend on either."""
+        source, release = self.root / "source" / self.assignment, self.root / "release" / self.assignment
         try:
-            return str(similarity.report(self.submissions, self.root, self.root / "source" / self.assignment,
-                                         self.root / "release" / self.assignment, self.assignment))
+            self.integrity = str(integrity.report(self.submissions, self.root, source, release, self.assignment,
+                                                  measures=integrity.read_measures(self.state / "done")))
+        except Exception as err:
+            self.integrity = f"not written ({type(err).__name__}: {err})"[:200]
+        try:
+            return str(similarity.report(self.submissions, self.root, source, release, self.assignment))
         except Exception as err:
             return f"not written ({type(err).__name__}: {err})"[:200]
 

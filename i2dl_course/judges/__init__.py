@@ -10,7 +10,8 @@ a sandbox. Missing, malformed or implausible exports score 0 with a reason: judg
 An assignment's judges are a module (named in nbgrader_config.py, `c.Judging.modules`) with
 NOTEBOOKS = {notebook name: namespace}, each namespace providing
     inputs(rng, data) -> {grade id: {name: np.ndarray}}   the grader's inputs for one run
-    JUDGES = {grade id: judge(evidence, context) -> success message}  (raise on failure)
+    JUDGES = {grade id: judge(evidence, context) -> success message}  (raise on failure; judged
+             in this order, and a judge may use the evidence and verdicts of the others: Context)
     PRELUDE = "import ..."                                the imports the solution cells need
 """
 import hashlib
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 class Verdict:
     points: float
     message: str
+    measure: float = None         # the figure the judge measured (e.g. a test accuracy), for the reviews
 
 
 class GraderData:
@@ -58,10 +60,26 @@ class GraderData:
 @dataclass
 class Context:
     """What a judge may use besides the evidence: this run's inputs for its test cell, the
-    reference solutions of its notebook and the grader's data."""
+    reference solutions of its notebook, the grader's data, and the same submission's other test
+    cells of this notebook (their evidence, and the verdicts of those judged before it), so that
+    one submission's evidence is judged together."""
     inputs: dict
     reference: Reference
     data: GraderData
+    others: dict = None           # {grade id: Evidence, or Failed if its exports were unusable}
+    verdicts: dict = None         # {grade id: Verdict} of the cells judged before this one
+    measure: float = None         # set by a judge that measures a figure (kept in its Verdict)
+
+    def evidence(self, grade_id: str) -> Evidence:
+        """Another test cell's evidence, or Failed naming that test."""
+        ev = (self.others or {}).get(grade_id)
+        if not isinstance(ev, Evidence):
+            raise Failed(f"the test {grade_id} exported no usable results" + (f" ({ev})" if ev else ""))
+        return ev
+
+    def passed(self, grade_id: str) -> bool:
+        verdict = (self.verdicts or {}).get(grade_id)
+        return verdict is not None and verdict.points > 0
 
 
 def _load(spec: str, root: Path):
@@ -112,23 +130,47 @@ class AssignmentJudges:
         """The .npz the probes read ($I2DL_PROBE_INPUTS): keys "<grade id>/<name>"."""
         return _cell_inputs_npz(inputs)
 
+    def judge_notebook(self, notebook: str, points: dict, exports: dict, inputs: dict,
+                       cell_errors: dict = None) -> dict:
+        """{grade id: Verdict} for the test cells `points` ({grade id: points}) of one submitted
+        notebook, from all its exports ({"<grade id>/<name>": bytes}), judged in the order of the
+        notebook's JUDGES (a judge may look at the verdicts of those before it)."""
+        evidence = {}
+        for grade_id in points:
+            prefix = grade_id + "/"
+            files = {k[len(prefix):]: v for k, v in exports.items() if k.startswith(prefix)}
+            try:
+                evidence[grade_id] = Evidence(files, grade_id) if files else None
+            except Failed as err:
+                evidence[grade_id] = err
+        known = list(getattr(self.module.NOTEBOOKS.get(notebook), "JUDGES", {}))
+        verdicts = {}
+        for grade_id in [g for g in known if g in points] + [g for g in points if g not in known]:
+            max_points = points[grade_id]
+            context = Context(inputs.get(grade_id, {}), self.references.get(notebook), self.data, evidence, verdicts)
+            verdicts[grade_id] = self._judge(notebook, grade_id, max_points, evidence[grade_id], context,
+                                             (cell_errors or {}).get(grade_id))
+        return verdicts
+
     def judge(self, notebook: str, grade_id: str, points: float, files: dict, inputs: dict,
               cell_error: str = None) -> Verdict:
-        """The verdict on one test cell from its exports (files: {name: bytes} of its folder)."""
+        """The verdict on one test cell judged alone (files: {name: bytes} of its export folder)."""
+        exports = {f"{grade_id}/{name}": data for name, data in files.items()}
+        return self.judge_notebook(notebook, {grade_id: points}, exports, inputs, {grade_id: cell_error})[grade_id]
+
+    def _judge(self, notebook: str, grade_id: str, points: float, evidence, context: Context,
+               cell_error: str = None) -> Verdict:
         ns = self.module.NOTEBOOKS.get(notebook)
         judge = getattr(ns, "JUDGES", {}).get(grade_id)
         if judge is None:
             return Verdict(0.0, "this test has no judge (a grader configuration error: tell your instructor)")
-        try:
-            evidence = Evidence(files, grade_id)
-        except Failed as err:
+        if not isinstance(evidence, Evidence):
             why = f" ({cell_error})" if cell_error else " (the test did not run to its end)"
-            return Verdict(0.0, f"{err}{why}" if files else f"the test could not run{why}")
+            return Verdict(0.0, f"{evidence}{why}" if evidence is not None else f"the test could not run{why}")
         try:
-            context = Context(inputs.get(grade_id, {}), self.references[notebook], self.data)
-            return Verdict(float(points), judge(evidence, context))
+            return Verdict(float(points), judge(evidence, context), context.measure)
         except (Failed, AssertionError) as err:
-            return Verdict(0.0, " ".join(str(err).split()) or "failed")
+            return Verdict(0.0, " ".join(str(err).split()) or "failed", context.measure)
         except Exception as err:           # a judge must never stop the grading of the others
             log.exception("judge %s/%s failed", notebook, grade_id)
             return Verdict(0.0, f"the grader could not judge this test ({type(err).__name__}: {err})"[:300])

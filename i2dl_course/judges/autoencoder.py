@@ -7,6 +7,7 @@ process. Images are (N, 1, 28, 28) in [0, 1].
 """
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from i2dl_utils import config
@@ -48,20 +49,48 @@ def _tensor(ev, name, what, **kw) -> torch.Tensor:
     return torch.from_numpy(ev.array(name, what, **kw))
 
 
-def _expect_optimizer(ev, what: str) -> None:
+def _feeds_batchnorm(layers: list, calls: list, position: int) -> bool:
+    """Whether every call of layer `position` goes straight into a BatchNorm layer: its bias then
+    has no gradient in training (BatchNorm subtracts the batch mean), so a step need not change it."""
+    after = [calls[i + 1] if i + 1 < len(calls) else None for i, c in enumerate(calls) if c == position]
+    kinds = [layers[j].get("type", "") if j is not None and isinstance(layers[j], dict) else "" for j in after]
+    return bool(kinds) and all(str(k).endswith("BatchNorm1d") for k in kinds)
+
+
+def _expect_step(ev, name: str, what: str) -> None:
+    """One Lightning training step on the grader's batch must change every parameter of the model
+    exported as `name` (judged from its parameters before and after the step, optimizer.*)."""
     error = ev.error("optimizer")
     expect(error is None, f"{what}: one Lightning training step raised {error}")
-    expect(ev.value("optimizer.optimizers", int, f"{what}.configure_optimizers") > 0,
-           f"{what}.configure_optimizers should return an optimizer")
-    missing = [str(m)[:60] for m in ev.value("optimizer.missing", list, f"{what}.configure_optimizers")]
-    expect(not missing, f"{what}.configure_optimizers leaves out {missing[:4]}: build the optimizer from "
-                        "self.parameters() after all layers exist")
+    spec = ev.models.get(name) or {}
+    layers, calls = spec.get("layers") or [], spec.get("sequence") or []
+    unchanged, checked = [], 0
+    for position, layer in enumerate(layers):
+        for key in ("weight", "bias"):
+            if not ev.has(f"{name}.{position}.{key}") or key == "bias" and _feeds_batchnorm(layers, calls, position):
+                continue
+            param = f"{layer.get('name') if isinstance(layer, dict) else position}.{key}"
+            expect(ev.has(f"optimizer.before.{param}"),
+                   f"{what}: {param[:60]} is not among the model's parameters (register layers as attributes or "
+                   "in nn.Sequential / nn.ModuleList, not in a Python list)")
+            before = ev.array(f"optimizer.before.{param}", f"{what}: {param}")
+            after = ev.array(f"optimizer.after.{param}", f"{what}: {param} after one step", shape=before.shape)
+            expect(np.array_equal(before, ev.array(f"{name}.{position}.{key}", what)),
+                   f"{what}: the training step started from other weights than the model's")
+            checked += 1
+            if np.array_equal(before, after):
+                unchanged.append(param)
+    expect(checked, f"{what}: no trainable layer to take a training step with")
+    expect(len(unchanged) < checked, f"{what}: one training step changed no parameter: configure_optimizers should "
+                                     "return an optimizer, and training_step the loss tensor")
+    expect(not unchanged, f"{what}: one training step leaves {', '.join(unchanged[:4])} unchanged: build the "
+                          "optimizer from self.parameters() after all layers exist, and freeze nothing "
+                          "(no torch.no_grad() or requires_grad_(False) around the encoder)")
 
 
 def _expect_scalar_loss(ev, what: str, expected: float, loss_name: str) -> None:
     loss = ev.array("loss", f"{what}.training_step")
-    expect(loss.shape == () and ev.value("loss.requires_grad", bool, f"{what}.training_step"),
-           f"{what}.training_step should return the scalar loss (with gradients)")
+    expect(loss.shape == (), f"{what}.training_step should return the scalar loss")
     expect(abs(float(loss) - expected) <= 1e-3 * max(1.0, expected),
            f"{what}.training_step's loss is {float(loss):.4f}, the {loss_name} of the model's outputs is "
            f"{expected:.4f}: return the {loss_name}")
@@ -111,6 +140,28 @@ def random_shift_hidden(ev, ctx) -> str:
     return "random_shift: integer shifts within max_shift, random per image, identity at 0"
 
 
+def _orientation(images: torch.Tensor) -> tuple:
+    """(angle of each image's principal axis in degrees, how elongated its ink is in 0..1) from the
+    second moments of images (N, 1, 28, 28); a whole-pixel shift leaves both unchanged."""
+    ink = images[:, 0].double()
+    ys, xs = torch.meshgrid(torch.arange(28.0, dtype=torch.double), torch.arange(28.0, dtype=torch.double), indexing="ij")
+    total = ink.sum(dim=(1, 2)).clamp_min(1e-9)
+    cy, cx = (ink * ys).sum(dim=(1, 2)) / total, (ink * xs).sum(dim=(1, 2)) / total
+    dy, dx = ys - cy.view(-1, 1, 1), xs - cx.view(-1, 1, 1)
+    mu20, mu02, mu11 = ((ink * dx * dx).sum(dim=(1, 2)) / total, (ink * dy * dy).sum(dim=(1, 2)) / total,
+                        (ink * dx * dy).sum(dim=(1, 2)) / total)
+    angle = torch.rad2deg(0.5 * torch.atan2(2 * mu11, mu20 - mu02))
+    return angle, ((mu20 - mu02) ** 2 + 4 * mu11 ** 2).sqrt() / (mu20 + mu02).clamp_min(1e-9)
+
+
+def _turned_degrees(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """By how many degrees each clearly elongated digit's principal axis turned from x to out."""
+    before, elongated = _orientation(x)
+    after, _ = _orientation(out)
+    turn = (after - before + 90) % 180 - 90
+    return turn[elongated > 0.3].abs()
+
+
 def random_rotation_hidden(ev, ctx) -> str:
     x = torch.from_numpy(ctx.inputs["digits"])
     out = _tensor(ev, "out", "random_rotation(images, 15)")
@@ -130,6 +181,10 @@ def random_rotation_hidden(ev, ctx) -> str:
                                     "rotate about the image centre, by degrees (not radians)")
     expect(F.cosine_similarity(half_turn.flatten(1), x[:8].flatten(1)).min() < 0.9,
            "random_rotation ignores max_degrees (tried 180 degrees)")
+    turned = _turned_degrees(out, x)
+    expect(len(turned) < 8 or float(turned.median()) > 2.0,
+           f"random_rotation(images, 15) does not turn the digits (their principal axes turned by a median "
+           f"{float(turned.median()) if len(turned) else 0:.1f} degrees): rotate by a random angle, not a shift")
     return "random_rotation: random per call, identity at 0, keeps the digit's ink and shape"
 
 
@@ -185,9 +240,6 @@ def encoder_hidden(ev, ctx) -> str:
     _codes(ev, "small", "Encoder(hparams, latent_dim=7)", images, 7, "use the latent_dim argument, not a fixed 20")
     _codes(ev, "other_input", "Encoder(hparams, input_size=100)", ctx.inputs["inputs_100"], 20,
            "use the input_size argument for the first layer")
-    expect(ev.value("encoder.latent_dim", (int, type(None))) == 20 and
-           ev.value("small.latent_dim", (int, type(None))) == 7,
-           "store the code size as self.latent_dim (the classifier head needs it)")
     return (f"Encoder: codes of latent_dim from input_size inputs, standard fully connected layers, "
             f"{model.parameters:,} parameters (limit {config.MAX_PARAMETERS:,})")
 
@@ -199,8 +251,8 @@ def _logits(ev, name: str, what: str, x, hint: str = ""):
 
 def classifier_selfcheck(ev, ctx) -> str:
     _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams))", ctx.inputs["images"])
-    _expect_optimizer(ev, "Classifier")
-    return "Classifier: (N, 1, 28, 28) -> logits (N, 10), optimizer covers every parameter"
+    _expect_step(ev, "classifier", "Classifier")
+    return "Classifier: (N, 1, 28, 28) -> logits (N, 10), one training step trains every parameter"
 
 
 def classifier_hidden(ev, ctx) -> str:
@@ -208,9 +260,8 @@ def classifier_hidden(ev, ctx) -> str:
     _, logits = _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams, latent_dim=7))", images,
                         ". With Encoder(latent_dim=7) the head must take 7 inputs: use encoder.latent_dim, not a fixed 20")
     _expect_scalar_loss(ev, "Classifier", float(F.cross_entropy(logits[:32], labels[:32])), "cross-entropy")
-    expect(ev.value("trains_encoder", bool), "the classifier must train its encoder (self.encoder = encoder)")
-    _expect_optimizer(ev, "Classifier")
-    return "Classifier: head size from the encoder, cross-entropy step, optimizer covers everything"
+    _expect_step(ev, "classifier", "Classifier")
+    return "Classifier: head size from the encoder, cross-entropy step that trains encoder and head"
 
 
 def _measured(ev, ctx, name: str, what: str):
@@ -220,7 +271,7 @@ def _measured(ev, ctx, name: str, what: str):
 
 
 def _expect_accuracy(ctx, model, what: str, at_least: float) -> str:
-    acc = accuracy(model, ctx.data.test_images, ctx.data.test_labels)
+    acc = ctx.measure = accuracy(model, ctx.data.test_images, ctx.data.test_labels)
     expect(acc >= at_least,
            f"{what}: accuracy {acc:.3f} on the grader's test images, at least {at_least:.2f} needed. "
            "Check the training cell's output (does the loss go down, is val accuracy high?), "
@@ -230,6 +281,7 @@ def _expect_accuracy(ctx, model, what: str, at_least: float) -> str:
 
 def baseline_accuracy(ev, ctx) -> str:
     model = _measured(ev, ctx, "classifier", "baseline classifier")
+    _expect_class_architecture(ctx, model, "classifier")
     return _expect_accuracy(ctx, model, "baseline classifier", config.BASELINE_MIN_ACCURACY)
 
 
@@ -240,8 +292,8 @@ def _reconstructions(ev, name: str, what: str, x, hint: str = ""):
 
 def autoencoder_selfcheck(ev, ctx) -> str:
     _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), Decoder(hparams))", ctx.inputs["images"])
-    _expect_optimizer(ev, "Autoencoder")
-    return "Autoencoder: (N, 1, 28, 28) -> (N, 784), optimizer covers encoder and decoder"
+    _expect_step(ev, "autoencoder", "Autoencoder")
+    return "Autoencoder: (N, 1, 28, 28) -> (N, 784), one training step trains encoder and decoder"
 
 
 def autoencoder_hidden(ev, ctx) -> str:
@@ -261,18 +313,16 @@ def autoencoder_hidden(ev, ctx) -> str:
                                 "the code")
     flat = torch.from_numpy(i["images"][:32]).reshape(32, -1)
     _expect_scalar_loss(ev, "Autoencoder", float(F.mse_loss(recon[:32], flat)), "MSE")
-    _expect_optimizer(ev, "Autoencoder")
+    _expect_step(ev, "autoencoder", "Autoencoder")
     return "Decoder/Autoencoder: shapes from the arguments, outputs in [0, 1], forward through the code, MSE loss, optimizer"
 
 
 def reconstruction_hidden(ev, ctx) -> str:
     model, _ = _reconstructions(ev, "autoencoder", "autoencoder", ctx.inputs["images"])
-    latent = ev.value("latent_dim", (int, type(None)), "autoencoder.encoder.latent_dim")
-    expect(latent is not None and 1 <= latent <= config.MAX_LATENT_DIM,
-           f"autoencoder.encoder.latent_dim should be the code size (at most {config.MAX_LATENT_DIM}), got {latent}")
     code = min(model.widths, default=784)
-    expect(code <= latent, f"the reconstruction must pass through the encoder's code of latent_dim = {latent} numbers, "
-                           f"but the narrowest layer has {code} units: a model that can copy its input learns nothing")
+    expect(code <= config.MAX_LATENT_DIM,
+           f"the reconstruction must pass through a code of at most {config.MAX_LATENT_DIM} numbers (latent_dim), "
+           f"but the narrowest layer has {code} units: a model that can copy its input learns nothing")
     images = ctx.data.test_images
     mean_image_mse = float(((images - images.mean(axis=0)) ** 2).mean())
     mse = reconstruction_mse(model, images)
@@ -284,25 +334,61 @@ def reconstruction_hidden(ev, ctx) -> str:
 
 
 # ----------------------------------------------------------------------------- 6. transfer
+def _architecture(model) -> list:
+    """The model's layers in call order, without those that change nothing in eval mode."""
+    return [type(m).__name__ for m in model.module if not isinstance(m, (nn.Dropout, nn.Identity, nn.Flatten))]
+
+
+def _expect_class_architecture(ctx, model, what: str) -> None:
+    """A measured classifier must be built like the Classifier the class tests judged."""
+    tested = rebuild(ctx.evidence("classifier_selfcheck"), "classifier", "Classifier(hparams, Encoder(hparams))")
+    expect(_architecture(model) == _architecture(tested),
+           f"{what} is not built like the Classifier the tests checked (its layers are "
+           f"{', '.join(_architecture(model))[:160]}): train a Classifier(hparams, encoder)")
+
+
+def _first_weights(model) -> torch.Tensor:
+    layers = model.linear_layers()
+    expect(layers, f"{model.name} has no Linear layer")
+    return layers[0].weight.detach().flatten()
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(F.cosine_similarity(a, b, dim=0)) if a.shape == b.shape else -1.0
+
+
 def transfer_hidden(ev, ctx) -> str:
-    expect(ev.value("has_encoder", bool), "transfer_classifier.encoder should be the (copied) encoder")
-    expect(not ev.value("same_encoder", bool), "fine-tune a copy (copy.deepcopy) of the pretrained encoder, "
-                                               "not the autoencoder's own encoder")
-    pretrained = {k: ev.array(f"pretrained.{k}", "pretrained_state", kind="fiub") for k in sorted(
-        name[len("pretrained."):-len(".npy")] for name in ev.files() if name.startswith("pretrained."))}
-    expect(pretrained, "pretrained_state holds no weights")
-    changed = [k for k, v in pretrained.items()
-               if not ev.has(f"now.{k}") or not np.array_equal(ev.array(f"now.{k}", kind="fiub"), v)]
-    expect(not changed, f"fine-tuning changed the autoencoder's encoder ({changed[:3]}): train a deep copy")
+    expect(ctx.passed("reconstruction_hidden"),
+           "transfer learning starts from the pretrained autoencoder, and `autoencoder` did not pass "
+           "reconstruction_hidden: pretrain it first (section 4)")
+    pretrained = rebuild(ctx.evidence("reconstruction_hidden"), "autoencoder", "the pretrained autoencoder")
+    now = rebuild(ev, "autoencoder", "autoencoder")
+    expect(all(torch.equal(a, b) for a, b in zip(now.module.state_dict().values(), pretrained.module.state_dict().values()))
+           and len(now.module.state_dict()) == len(pretrained.module.state_dict()),
+           "fine-tuning changed the autoencoder's encoder: train a deep copy (copy.deepcopy(autoencoder.encoder))")
+    weights = list(pretrained.module.state_dict().values())
+    for key in sorted(n[len("pretrained."):-len(".npy")] for n in ev.files() if n.startswith("pretrained.")):
+        state = ev.array(f"pretrained.{key}", "pretrained_state")
+        if state.dtype.kind != "f":             # e.g. BatchNorm's num_batches_tracked
+            continue
+        state = torch.from_numpy(state.astype(np.float32))
+        expect(any(w.shape == state.shape and torch.equal(w, state) for w in weights),
+               f"pretrained_state ({key}) is not the encoder of the autoencoder judged in reconstruction_hidden: "
+               "take the snapshot right after pretraining")
     model = _measured(ev, ctx, "transfer", "transfer classifier")
-    pretrained = [v for v in pretrained.values() if v.ndim == 2]
-    tuned = [m.weight.detach().numpy() for m in model.linear_layers()]
-    expect(pretrained and tuned and tuned[0].shape == pretrained[0].shape,
-           "the transfer classifier's encoder should have the pretrained encoder's layers")
-    a, b = torch.from_numpy(tuned[0].ravel()), torch.from_numpy(pretrained[0].astype(np.float32).ravel())
-    similarity = float(F.cosine_similarity(a, b, dim=0))
-    expect(similarity > 0.5, f"the first layer's weights are unrelated to the pretrained ones "
-                             f"(cosine similarity {similarity:.2f}): start from the pretrained encoder")
+    _expect_class_architecture(ctx, model, "transfer_classifier")
+    start = _cosine(_first_weights(model), _first_weights(pretrained))
+    expect(start > 0.5, f"the transfer classifier's first layer is unrelated to the pretrained encoder's (cosine "
+                        f"similarity {start:.2f}): start from a copy of autoencoder.encoder")
+    try:
+        baseline = rebuild(ctx.evidence("baseline_accuracy"), "classifier", "baseline classifier")
+    except Failed:
+        baseline = None
+    if baseline is not None:
+        other = _cosine(_first_weights(model), _first_weights(baseline))
+        expect(start > other, f"the transfer classifier's first layer is closer to the baseline classifier's (cosine "
+                              f"similarity {other:.2f}) than to the pretrained encoder's ({start:.2f}): start from a "
+                              "copy of autoencoder.encoder, not from the baseline")
     return _expect_accuracy(ctx, model, "transfer classifier", config.TRANSFER_MIN_ACCURACY)
 
 

@@ -54,10 +54,9 @@ def inputs(rng: np.random.Generator, data=None) -> dict:
                "seeds": np.array([seeds[0], -1, seeds[1]]),     # -1: no seed given
                "same_seed": np.array(seeds[2]), "other_seed": np.array(seeds[3]),
                "x_1d": rng.standard_normal(5000) + 10, "x_3d": rng.standard_normal((20, 20, 25)) + 10}
-    dropout_back = {"p": np.array([0.2, 0.8, 0.5, 0.4]), "seeds": seeds[4:8],
-                    "identity_dout": rng.standard_normal((5, 4))}
-    for k, shape in enumerate(((10, 10), (6, 7), (3, 20), (4, 5, 6))):
-        dropout_back[f"case_{k}.x"] = rng.standard_normal(shape) + 10
+    dropout_back = {"p": np.array([0.2, 0.8, 0.5, 0.4]), "identity_dout": rng.standard_normal((5, 4))}
+    for k, (p, shape) in enumerate(zip(dropout_back["p"], ((10, 10), (6, 7), (3, 20), (4, 5, 6)))):
+        dropout_back[f"case_{k}.mask"] = (rng.random(shape) >= p) / (1 - p)     # the task's mask: out = x * mask
         dropout_back[f"case_{k}.dout"] = rng.standard_normal(shape)
     return {"test_batchnorm_forward_train": train, "test_batchnorm_forward_test": test,
             "test_batchnorm_backward": backward, "test_batchnorm_backward_alt": backward_alt,
@@ -218,35 +217,39 @@ def test_dropout_forward(ev, ctx) -> str:
         out = ev.array(f"shape_{shape}", f"dropout_forward on an input of shape {given.shape} (x may have any shape)",
                        shape=given.shape)
         _expect_inverted_dropout(out, given, 0.3, f"on an input of shape {given.shape} (x may have any shape)")
-    return "dropout_forward: drops a fraction p, scales by 1/(1-p), seeds, test mode, p = 0, inputs of any shape"
+    mask = ev.array("train_0.mask", "the mask in dropout_forward's cache (dropout_param, mask)", shape=x.shape)
+    expect(np.allclose(x * mask, ev.array("train_0", "dropout_forward", shape=x.shape), rtol=1e-7),
+           "the cache's mask should be what out = x * mask uses: 1/(1-p) for kept units, 0 for dropped ones "
+           "(dropout_backward gets this cache)")
+    return ("dropout_forward: drops a fraction p, scales by 1/(1-p), seeds, test mode, p = 0, inputs of any shape, "
+            "the mask in its cache")
 
 
 def test_dropout_backward(ev, ctx) -> str:
     i = ctx.inputs
     for k, p in enumerate(i["p"].tolist()):
-        x, dout = i[f"case_{k}.x"], i[f"case_{k}.dout"]
-        out = ev.array(f"case_{k}.out", f"dropout_forward with p = {p} (x of shape {x.shape})", shape=x.shape)
-        dx = ev.array(f"case_{k}.dx", f"dropout_backward with p = {p} (x of shape {x.shape})", shape=x.shape)
-        consistent = dout * out / x          # the derivative of this forward pass (out is x times its mask)
-        if np.allclose(dx, consistent, rtol=1e-7, atol=1e-12):
+        mask, dout = i[f"case_{k}.mask"], i[f"case_{k}.dout"]
+        what = f"dropout_backward with p = {p} on the grader's cache (dropout_param, mask)"
+        dx = ev.array(f"case_{k}.dx", what, shape=dout.shape)
+        if np.allclose(dx, dout * mask, rtol=1e-7, atol=1e-12):
             continue
-        kept = out != 0
-        expect(np.any(dx != 0), f"with p = {p}: dropout_backward returned only zeros")
-        expect(not np.allclose(dx, dout * kept), f"with p = {p}: your dropout_backward uses the mask from "
-                                                 "dropout_forward, which is not scaled by 1/(1-p): scale the "
-                                                 "gradient of the kept units like the forward pass does")
-        expect(not np.allclose(dx, dout), f"with p = {p}: dropout_backward returns dout unchanged in train mode: "
-                                          "let the gradient through the kept units only")
+        kept = mask != 0
+        expect(np.any(dx != 0), f"{what}: returned only zeros")
+        expect(not np.allclose(dx, dout), f"{what}: returned dout unchanged in train mode: let the gradient "
+                                          "through the kept units only")
+        expect(not np.allclose(dx, dout * kept), f"{what}: the gradient of the kept units is not scaled: "
+                                                 "dx = dout * mask (the mask holds 1/(1-p) for kept units)")
+        expect(not np.allclose(dx, dout * mask / (1 - p)), f"{what}: scaled by 1/(1-p) twice: the mask in the "
+                                                           "cache already holds the scaling, so dx = dout * mask")
         expect(not np.allclose(dx * kept, 0) or not kept.any(),
-               f"with p = {p}: your dropout_backward lets the gradient through the dropped units only (does the "
-               "mask in dropout_forward's cache mark the dropped units instead of the kept ones?)")
-        raise AssertionError(f"with p = {p}: dx should be dout times the forward pass's mask (kept units "
-                             f"scaled by 1/(1-p)); largest difference {np.max(np.abs(dx - consistent)):.3g}")
+               f"{what}: the gradient goes through the dropped units only: the mask is nonzero where a unit is kept")
+        raise AssertionError(f"{what}: dx should be dout * mask; largest difference "
+                             f"{np.max(np.abs(dx - dout * mask)):.3g}")
     dout = i["identity_dout"]
-    for name, what in (("test_mode", "in test mode"), ("p0", "with p = 0")):
+    for name, what in (("test_mode", "in test mode (mask None)"), ("p0", "with p = 0 (a mask of ones)")):
         dx = ev.array(f"{name}.dx", f"dropout_backward {what}", shape=dout.shape)
         expect(np.array_equal(dx, dout), f"dropout_backward {what}: dx should equal dout")
-    return "dropout_backward matches the forward pass's mask and scaling; identity in test mode and for p = 0"
+    return "dropout_backward: dx = dout * mask on the grader's masks; identity in test mode and for p = 0"
 
 
 JUDGES = {f.__name__: f for f in (test_batchnorm_forward_train, test_batchnorm_forward_test, test_batchnorm_backward,

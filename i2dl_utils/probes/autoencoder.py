@@ -1,7 +1,9 @@
 """Probes of 1_autoencoder.ipynb: one per graded cell, named by its grade id.
 
 Functions are called on the grader's digits; models are exported as their standard layers and
-weights (`Probe.model`), to be rebuilt and measured by the judges (i2dl_course.judges.autoencoder).
+weights (`Probe.model`), to be rebuilt and measured by the judges (i2dl_course.judges.autoencoder),
+and what one training step does to them as their parameters before and after it. Nothing the
+student's objects say about themselves (attributes, flags, counts) is exported.
 Images are (N, 1, 28, 28) in [0, 1].
 """
 import torch
@@ -19,13 +21,16 @@ def _pair(p, name, result):
         p.errors[name] = f"returned {type(result).__name__}, not (images, labels)"
 
 
-def _uncovered(p, name, model, batches):
-    """Export the trainable parameters that the optimizers of one Lightning training step leave out."""
-    optimizers = p.run(name, optimizers_after_one_step, model, batches)
-    if optimizers is not None:
-        covered = {id(q) for o in optimizers for g in o.param_groups for q in g["params"]}
-        p.value(f"{name}.optimizers", len(optimizers))
-        p.value(f"{name}.missing", [n for n, q in model.named_parameters() if q.requires_grad and id(q) not in covered])
+def _step(p, model, batches):
+    """Every parameter of `model` before and after one Lightning training step on the grader's
+    batches (optimizer.before.<name>, optimizer.after.<name>): the judge sees what the step trains."""
+    before = {n: q.detach().clone() for n, q in model.named_parameters()}
+    if p.run("optimizer", optimizers_after_one_step, model, batches) is None and "optimizer" in p.errors:
+        return
+    for n, q in model.named_parameters():
+        if n in before:
+            p.array(f"optimizer.before.{n}", before[n])
+            p.array(f"optimizer.after.{n}", q)
 
 
 def _labelled(p, n=16):
@@ -39,17 +44,14 @@ def _unlabelled(p, n=16):
 
 
 def _loss(p, name, model, batch):
-    """training_step(batch, 0) in eval mode (deterministic): the loss and whether it has gradients."""
+    """training_step(batch, 0) in eval mode (deterministic): the loss."""
     training = model.training
     model.eval()
     try:
         loss = p.run(name, model.training_step, batch, 0)
     finally:
         model.train(training)
-    loss = loss["loss"] if isinstance(loss, dict) and "loss" in loss else loss
-    if isinstance(loss, torch.Tensor):
-        p.value(f"{name}.requires_grad", bool(loss.requires_grad))
-    p.array(name, loss)
+    p.array(name, loss["loss"] if isinstance(loss, dict) and "loss" in loss else loss)
 
 
 # ----------------------------------------------------------------------------- 1. augmentation
@@ -92,7 +94,6 @@ def _encoder(p, name, Encoder, hparams, x, **kwargs):
     encoder = p.run(name, Encoder, hparams, **kwargs)
     if encoder is not None:
         p.model(name, encoder, x)
-        p.value(f"{name}.latent_dim", getattr(encoder, "latent_dim", None))
     return encoder
 
 
@@ -118,7 +119,7 @@ def classifier_selfcheck(p, Classifier, Encoder, hparams):
     classifier = p.run("classifier", lambda: Classifier(hparams, Encoder(hparams)))
     if classifier is not None:
         p.model("classifier", classifier, p.tensor("images"))
-        _uncovered(p, "optimizer", classifier, _labelled(p))
+        _step(p, classifier, _labelled(p))
 
 
 @probe
@@ -129,10 +130,7 @@ def classifier_hidden(p, Classifier, Encoder, hparams):
         return
     p.model("classifier", classifier, images)
     _loss(p, "loss", classifier, (images[:32], labels[:32]))
-    encoder = getattr(classifier, "encoder", None)
-    p.value("trains_encoder", isinstance(encoder, torch.nn.Module) and any(
-        q is r for q in classifier.parameters() for r in encoder.parameters()))
-    _uncovered(p, "optimizer", classifier, _labelled(p))
+    _step(p, classifier, _labelled(p))
 
 
 @probe
@@ -146,7 +144,7 @@ def autoencoder_selfcheck(p, Autoencoder, Encoder, Decoder, hparams):
     autoencoder = p.run("autoencoder", lambda: Autoencoder(hparams, Encoder(hparams), Decoder(hparams)))
     if autoencoder is not None:
         p.model("autoencoder", autoencoder, p.tensor("images"))
-        _uncovered(p, "optimizer", autoencoder, _unlabelled(p))
+        _step(p, autoencoder, _unlabelled(p))
 
 
 @probe
@@ -162,23 +160,19 @@ def autoencoder_hidden(p, Autoencoder, Encoder, Decoder, hparams):
     if autoencoder is not None:
         p.model("autoencoder", autoencoder, images)
         _loss(p, "loss", autoencoder, images[:32])
-        _uncovered(p, "optimizer", autoencoder, _unlabelled(p))
+        _step(p, autoencoder, _unlabelled(p))
 
 
 @probe
 def reconstruction_hidden(p, autoencoder):
     p.model("autoencoder", autoencoder, p.tensor("images"))
-    p.value("latent_dim", getattr(getattr(autoencoder, "encoder", None), "latent_dim", None))
 
 
 # ----------------------------------------------------------------------------- 6. transfer
 @probe
 def transfer_hidden(p, transfer_classifier, autoencoder, pretrained_state):
-    p.model("transfer", transfer_classifier, p.tensor("images"))
-    encoder = getattr(transfer_classifier, "encoder", None)
-    p.value("has_encoder", isinstance(encoder, torch.nn.Module))
-    p.value("same_encoder", encoder is getattr(autoencoder, "encoder", None))
-    for key, tensor in autoencoder.encoder.state_dict().items():
-        p.array(f"now.{key}", tensor)
+    images = p.tensor("images")
+    p.model("transfer", transfer_classifier, images)
+    p.model("autoencoder", autoencoder, images)          # judged against the reconstruction cell's
     for key, tensor in dict(pretrained_state).items():
         p.array(f"pretrained.{key}", tensor)

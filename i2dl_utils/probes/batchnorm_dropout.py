@@ -1,7 +1,8 @@
 """Probes of 2_batchnorm_dropout.ipynb: one per hidden-test cell, named by its grade id.
 
 Each calls the student's NumPy functions on the grader's inputs and exports the outputs; the
-judges (i2dl_course.judges.batchnorm_dropout) compare them with the reference solution.
+judges (i2dl_course.judges.batchnorm_dropout) compare them with the reference solution. A backward
+pass is judged alone where it can be: dropout_backward gets caches the grader made.
 Arrays are (N, D): N examples, D features.
 """
 import numpy as np
@@ -94,13 +95,16 @@ def test_batchnorm_backward_alt(p, batchnorm_forward, batchnorm_backward_alt):
 
 
 def _dropout(p, name, forward, x, dropout_param):
+    """out of dropout_forward (exported as `name`, the cache's mask as `name`.mask)."""
     result = p.run(name, forward, x, dict(dropout_param))
     if not isinstance(result, tuple) or len(result) != 2:
         if result is not None:
             p.errors[name] = f"returned {type(result).__name__}, not the pair (out, cache)"
-        return None
+        return
     p.array(name, result[0])
-    return result[1]
+    cache = result[1]
+    if isinstance(cache, tuple) and len(cache) == 2:
+        p.array(f"{name}.mask", cache[1])
 
 
 @probe
@@ -120,14 +124,12 @@ def test_dropout_forward(p, dropout_forward):
 
 
 @probe
-def test_dropout_backward(p, dropout_forward, dropout_backward):
-    for k, (prob, seed) in enumerate(zip(p.input("p").tolist(), p.input("seeds").tolist())):
-        param = {"mode": "train", "p": prob, "seed": seed}
-        cache = _dropout(p, f"case_{k}.out", dropout_forward, p.input(f"case_{k}.x"), param)
-        if f"case_{k}.out" not in p.errors:
-            p.array(f"case_{k}.dx", p.run(f"case_{k}.dx", dropout_backward, p.input(f"case_{k}.dout"), cache))
+def test_dropout_backward(p, dropout_backward):
+    """dropout_backward alone, on caches the grader made: (dropout_param, mask) with the grader's masks."""
+    for k, prob in enumerate(p.input("p").tolist()):
+        cache = ({"mode": "train", "p": prob}, p.input(f"case_{k}.mask"))
+        p.array(f"case_{k}.dx", p.run(f"case_{k}.dx", dropout_backward, p.input(f"case_{k}.dout"), cache))
     dout = p.input("identity_dout")
-    for name, param in (("test_mode", {"mode": "test", "p": 0.5}), ("p0", {"mode": "train", "p": 0.0, "seed": 1})):
-        cache = _dropout(p, f"{name}.out", dropout_forward, np.ones_like(dout), param)
-        if f"{name}.out" not in p.errors:
-            p.array(f"{name}.dx", p.run(f"{name}.dx", dropout_backward, dout, cache))
+    for name, cache in (("test_mode", ({"mode": "test", "p": 0.5}, None)),
+                        ("p0", ({"mode": "train", "p": 0.0}, np.ones_like(dout)))):
+        p.array(f"{name}.dx", p.run(f"{name}.dx", dropout_backward, dout.copy(), cache))
