@@ -180,6 +180,21 @@ def cmd_handin(args) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"handed in: {path} (hand this file in; `i2dl grade` takes a folder of such files)")
+    print(f"to see what the grader will say first: i2dl check {args.folder} (it grades copies, as long as "
+          "grading one submission takes)")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from . import check
+    try:
+        result = check.check(args.folder, args.assignment, args.notebook, seed=args.seed, sandbox=not args.no_sandbox)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"i2dl check: {err}", file=sys.stderr)
+        return 2
+    if not result.sandboxed and not args.no_sandbox:
+        print("note: bubblewrap cannot run here, so your notebooks ran in plain kernels (the grader sandboxes them)")
+    print(check.report(result))
     return 0
 
 
@@ -208,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     hand.add_argument("--out", type=Path, metavar="DIR", help="where the zip goes (default: FOLDER)")
     hand.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
     hand.set_defaults(func=cmd_handin)
+
+    chk = sub.add_parser("check", help="students: the grader's own verdict on your saved notebooks, before handing in",
+                         description="Grade copies of your saved notebooks as `i2dl grade` does (sandboxed where "
+                                     "bubblewrap works, hidden tests included, their inputs drawn anew) and print "
+                                     "each test's grade id, points and message, then the total. Your notebooks "
+                                     "are never changed; save them first.")
+    chk.add_argument("folder", nargs="?", default="work", type=Path, metavar="FOLDER",
+                     help="your working folder (default: %(default)s) or the folder holding the notebooks")
+    chk.add_argument("--notebook", action="append", metavar="NAME",
+                     help="check only this notebook (e.g. 1_autoencoder.ipynb; repeatable)")
+    chk.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: drawn anew)")
+    chk.add_argument("--no-sandbox", action="store_true", help="run plain kernels even where bubblewrap works")
+    chk.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    chk.set_defaults(func=cmd_check)
 
     data = sub.add_parser("data", help="provision MNIST (verified) and print the split summary",
                           description="Provision the full MNIST once into the data directory "

@@ -40,12 +40,14 @@ STDERR = "application/vnd.jupyter.stderr"
 WIDGET_ERRORS = ("Error displaying widget", "model not found")
 RUN_TIMEOUT = 1200           # seconds for one notebook's "Run All" (about 1.5 min here), not a timed assert
 
+# The notebook's last cell (`i2dl check` on the saved notebook): every test with full points.
+CHECKED = r"total: ([1-9]\d*) / \1\b"
 # What a student must see after running each solved notebook, without expanding anything.
 RESULTS = {
     "1_autoencoder.ipynb": [r"baseline: val accuracy 0\.\d{3}", r"transfer: val accuracy 0\.\d{3}",
-                            r"model +val accuracy \(300 images\)(\n.+ 0\.\d{3}){4}"],
+                            r"model +val accuracy \(300 images\)(\n.+ 0\.\d{3}){4}", CHECKED],
     "2_batchnorm_dropout.ipynb": [r"train loss +val loss +val accuracy\n.*last +lowest +last +epoch 1 +best +last"
-                                  r"(\n +(plain|batchnorm|dropout)( +\d\.\d{3}){6}){3}"],
+                                  r"(\n +(plain|batchnorm|dropout)( +\d\.\d{3}){6}){3}", CHECKED],
 }
 # The trainings of each notebook, grouped by cell: one progress output per cell, a line per fit.
 TRAININGS = {

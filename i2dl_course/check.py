@@ -1,0 +1,103 @@
+"""`i2dl check [FOLDER]`: the grader's own verdict on a student's saved notebooks, before handing in.
+
+The notebooks are graded as `i2dl grade` grades a submission (grade.Grader: the same restoration,
+the sandbox where bubblewrap works here, the same probes and judges, the hidden tests' inputs drawn
+anew for every check), from copies: nothing is written into FOLDER and nothing is recorded in a
+gradebook (a scratch one holds the exercise's cells; it goes with the check).
+"""
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from i2dl_utils import config
+
+from .grading import collect
+from .grading.grade import Grader, Options
+from .grading.sandbox import SandboxUnavailable
+
+STUDENT = "you"
+
+
+@dataclass
+class Result:
+    lines: list          # (notebook, grade id, points, max points, message) in the notebooks' order
+    notes: list          # how the grading went (restored cells, errors, ...), one line each
+    sandboxed: bool
+
+    @property
+    def total(self) -> tuple:
+        return sum(line[2] for line in self.lines), sum(line[3] for line in self.lines)
+
+
+def exercise_folder(folder: Path, assignment: str) -> Path:
+    """FOLDER/<assignment>/ (the layout `i2dl start` makes), or FOLDER itself if it holds notebooks."""
+    folder = Path(folder).resolve()
+    if (folder / assignment).is_dir():
+        return folder / assignment
+    if folder.is_dir() and any(folder.glob("*.ipynb")):
+        return folder
+    raise FileNotFoundError(f"no notebooks in {folder} nor in {folder / assignment}: give the folder "
+                            "`i2dl start` made (default work/) or the one holding the notebooks")
+
+
+def _test_order(root: Path, assignment: str, notebook: str, points: dict) -> list:
+    """The notebook's test cells in the order of the exercise's source notebook."""
+    source = nbformat.read(root / "source" / assignment / f"{notebook}.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells]
+    return [g for g in ids if g in points] + [g for g in points if g not in ids]
+
+
+def check(folder, assignment: str = config.ASSIGNMENT, notebooks: list = None, seed: int = None,
+          sandbox: bool = True, root: Path = None) -> Result:
+    """Grade copies of the notebooks in `folder` (only `notebooks`, file names, if given)."""
+    exercise = exercise_folder(folder, assignment)
+    with tempfile.TemporaryDirectory(prefix="i2dl-check-") as scratch:
+        scratch = Path(scratch)
+        copies = scratch / "submissions" / STUDENT / assignment
+        copies.mkdir(parents=True)
+        for path in sorted(exercise.glob("*.ipynb")):
+            if notebooks is None or path.name in notebooks:
+                shutil.copyfile(path, copies / path.name)
+        options = Options(assignment=assignment, workers=1, db_url=f"sqlite:///{scratch / 'gradebook.db'}",
+                          sandbox=sandbox, seed=seed, progress=False)
+        grader = Grader(scratch / "submissions", root, options)
+        grader.state = scratch / "state"                  # nothing of a check stays behind
+        try:
+            grader.prepare()
+        except SandboxUnavailable:
+            if not sandbox:
+                raise
+            return check(folder, assignment, notebooks, seed, sandbox=False, root=root)
+        try:
+            names = [n for n in grader.notebooks if notebooks is None or f"{n}.ipynb" in notebooks]
+            grader.notebooks = names
+            sub = collect.collect(STUDENT, copies.parent, assignment, names, grader.extra_files)
+            judged = grader.process(sub)
+        finally:
+            grader.executor.close()
+    lines = []
+    for name in names:
+        points = grader.cells[name]["points"]
+        for grade_id in _test_order(grader.root, assignment, name, points):
+            got, message = judged.verdicts[name].get(grade_id, (0.0, "not judged"))
+            lines.append((f"{name}.ipynb", grade_id, float(got), points[grade_id], message))
+    return Result(lines, judged.notes, sandbox)
+
+
+def report(result: Result) -> str:
+    """What `i2dl check` prints: per test cell its grade id, points and the judge's message."""
+    out, notebook = [], None
+    width = max((len(line[1]) for line in result.lines), default=10)
+    for name, grade_id, got, most, message in result.lines:
+        if name != notebook:
+            out.append(name)
+            notebook = name
+        mark = "✓" if got >= most else "✗"
+        out.append(f"  {mark} {grade_id:<{width}}  {got:g} / {most:g}  {message}")
+    out += [f"note: {note}" for note in result.notes]
+    got, most = result.total
+    out.append(f"total: {got:g} / {most:g}")
+    return "\n".join(out)
