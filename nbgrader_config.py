@@ -33,3 +33,12 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # relative to the course root), and the files a submission may carry besides its notebooks.
 c.Grading.judges = {"exercise_08": "i2dl_course.judges.exercise_08"}
 c.Grading.extra_files = ["timestamp.txt"]
+
+# Pages made from students' notebooks (feedback, the formgrader's views) run none of their markup,
+# feedback hides the tests' sources, and nbgrader's own autograde (student code outside the sandbox,
+# points from outputs) refuses: `i2dl grade` sets its own Autograde steps (i2dl_course.grading.record).
+from i2dl_course.grading.feedback import PREPROCESSORS, safe_html  # noqa: E402
+
+c.merge(safe_html())
+c.GenerateFeedback.preprocessors = PREPROCESSORS
+c.Autograde.sanitize_preprocessors = c.Autograde.autograde_preprocessors = ["i2dl_course.formgrader.RefuseAutograde"]
