@@ -37,4 +37,4 @@ benchmarks: install    ## timing figures (not part of the tests)
 	for b in autoencoder_notebook batchnorm_dropout_notebook grading grading_cluster similarity; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:                 ## remove grading output (keeps data and .venv)
-	rm -rf autograded/*/ feedback submitted grades.csv similarity.csv similarity.html integrity.csv integrity.html gradebook.db demo .grading
+	rm -rf autograded/*/ feedback submitted grades.csv similarity.csv similarity.html integrity.csv integrity.html items.csv items.html gradebook.db demo .grading

@@ -10,11 +10,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from i2dl_utils import config
 
-from .grading import collect
+from .grading import collect, gradebook
 from .grading.grade import Grader, Options
 from .grading.sandbox import SandboxUnavailable
 
@@ -43,17 +41,11 @@ def exercise_folder(folder: Path, assignment: str) -> Path:
                             "`i2dl start` made (default work/) or the one holding the notebooks")
 
 
-def _test_order(root: Path, assignment: str, notebook: str, points: dict) -> list:
-    """The notebook's test cells in the order of the exercise's source notebook."""
-    source = nbformat.read(root / "source" / assignment / f"{notebook}.ipynb", as_version=4)
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells]
-    return [g for g in ids if g in points] + [g for g in points if g not in ids]
-
-
 def check(folder, assignment: str = config.ASSIGNMENT, notebooks: list = None, seed: int = None,
           sandbox: bool = True, root: Path = None) -> Result:
     """Grade copies of the notebooks in `folder` (only `notebooks`, file names, if given)."""
     exercise = exercise_folder(folder, assignment)
+    config.interpreter_tools_on_path()             # nbgrader runs alembic from PATH for a new gradebook
     with tempfile.TemporaryDirectory(prefix="i2dl-check-") as scratch:
         scratch = Path(scratch)
         copies = scratch / "submissions" / STUDENT / assignment
@@ -81,7 +73,7 @@ def check(folder, assignment: str = config.ASSIGNMENT, notebooks: list = None, s
     lines = []
     for name in names:
         points = grader.cells[name]["points"]
-        for grade_id in _test_order(grader.root, assignment, name, points):
+        for grade_id in gradebook.test_order(grader.root, assignment, name, points):
             got, message = judged.verdicts[name].get(grade_id, (0.0, "not judged"))
             lines.append((f"{name}.ipynb", grade_id, float(got), points[grade_id], message))
     return Result(lines, judged.notes, sandbox)

@@ -71,6 +71,7 @@ def _print_run(run) -> None:
     print(f"similarity:  {run.similarity}")
     if getattr(run, "integrity", ""):
         print(f"integrity:   {run.integrity}")
+    print(f"per test:    {run.items}")
     print(f"{run.counts['graded now']} graded now, {run.counts['unchanged']} unchanged since the last run "
           f"(--force regrades), {run.seconds:.1f} s")
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import csv
 
 import pytest
 
@@ -76,6 +77,20 @@ def test_csv_has_the_documented_columns(graded):
     header = graded[2].csv.read_text().splitlines()[0].split(",")
     assert header == ["student_id", "total", "max_score", "test_greet", "test_add", "test_square_sum",
                       "sandbox_probe", "status", "reason"]
+
+
+def test_the_report_per_test_counts_full_marks_zeros_and_reasons(graded):
+    root, _, run, _ = graded
+    assert run.items == str(root / "items.html")
+    with open(root / "items.csv", newline="") as fh:
+        rows = {r["grade_id"]: r for r in csv.DictReader(fh)}
+    assert list(rows) == ["test_greet", "test_add", "test_square_sum", "sandbox_probe"]   # notebooks, then cells in order
+    add = rows["test_add"]                       # full marks: solution, zipped, only-add
+    assert (add["submissions"], add["full_marks"], add["zeros"], add["mean_points"]) == ("6", "3", "3", "0.5")
+    assert add["top_reasons"] == "3 x the test could not run (NotImplementedError)", add["top_reasons"]
+    assert rows["sandbox_probe"]["full_marks"] == "6" and rows["sandbox_probe"]["top_reasons"] == ""
+    page = (root / "items.html").read_text()
+    assert "test_square_sum" in page and "<script" not in page
 
 
 def test_the_originals_are_not_modified(graded):

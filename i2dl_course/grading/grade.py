@@ -44,7 +44,7 @@ from i2dl_utils import config
 
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
-from ..reports import integrity, similarity
+from ..reports import integrity, items, similarity
 from . import collect, dataview, feedback, gradebook, jobs, report
 from .execute import INCIDENTS
 from .record import record_config
@@ -87,6 +87,7 @@ class Run:
     counts: dict = field(default_factory=dict)
     similarity: str = ""          # where the similarity report is, or why it was not written
     integrity: str = ""           # where the integrity review is, or why it was not written
+    items: str = ""               # where the report per test is, or why it was not written
 
 
 @dataclass
@@ -302,8 +303,8 @@ class Grader:
             judged.executed = dict.fromkeys(judged.executed)
             judged.reasons = dict.fromkeys(judged.executed, why)
             self.stage(judged)
-            zero = {nb: {gid: [0.0, why] for gid in cells} for nb, cells in judged.verdicts.items()}
-            api = make_api(self.course, record_config(self.db_url, str(self.state / "stage"), zero))
+            verdicts = {nb: {gid: [0.0, why] for gid in cells} for nb, cells in judged.verdicts.items()}
+            api = make_api(self.course, record_config(self.db_url, str(self.state / "stage"), verdicts))
             result = api.autograde(self.assignment, student, force=True, create=True)
             if not result.get("success"):
                 return Outcome(student, "error", f"nbgrader failed on it: {gradebook.nbgrader_error(result)}")
@@ -311,7 +312,7 @@ class Grader:
         self.marker(student).parent.mkdir(parents=True, exist_ok=True)
         self.marker(student).write_text(json.dumps(
             {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed,
-             "measures": judged.measures}))
+             "measures": judged.measures, "verdicts": verdicts}))
         shutil.rmtree(self.state / "stage" / student, ignore_errors=True)
         return Outcome(student, status, reason)
 
@@ -411,7 +412,17 @@ class Grader:
         counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
         outcomes.sort(key=lambda o: o.student)
         reports = self.similarity()              # also writes the integrity review (self.integrity)
-        return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, reports, self.integrity)
+        return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, reports, self.integrity,
+                   self.items())
+
+    def items(self) -> str:
+        """Write the report per test beside grades.csv: its path, or why it was not written."""
+        try:
+            points = {nb: {g: self.cells[nb]["points"][g] for g in gradebook.test_order(
+                self.root, self.assignment, nb, self.cells[nb]["points"])} for nb in self.notebooks}
+            return str(items.write(self.state / "done", points, self.root))
+        except Exception as err:
+            return f"not written ({type(err).__name__}: {err})"[:200]
 
     def similarity(self) -> str:
         """Write the reports a human reads beside grades.csv (i2dl_course/reports): the similarity report's

@@ -92,6 +92,14 @@ def cells(db_url: str, assignment: str, notebook: str) -> dict:
                            if c.name not in solutions and c.cell_type == "code"}}
 
 
+def test_order(root: Path, assignment: str, notebook: str, points: dict) -> list:
+    """The grade ids of `points` in the order of the exercise's source notebook (the gradebook keeps none)."""
+    import nbformat
+    source = nbformat.read(Path(root) / "source" / assignment / f"{notebook}.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells]
+    return [g for g in ids if g in points] + [g for g in points if g not in ids]
+
+
 def nbgrader_error(result: dict) -> str:
     """The last exception line nbgrader logged, e.g. "KeyError: 'square'"."""
     text = (result.get("log") or "") + "\n" + (result.get("error") or "")
