@@ -1,6 +1,7 @@
 """nbgrader's formgrader with the kit's grading: a Jupyter server extension that runs next to
-nbgrader's own formgrader (`jupyter server extension enable --sys-prefix i2dl_course.formgrader`)
-and answers three of its buttons with `KitAPI`:
+nbgrader's own formgrader (enabled by a Jupyter config file, e.g. <venv>/etc/jupyter/
+jupyter_server_config.d/i2dl_course.json holding {"ServerApp": {"jpserver_extensions":
+{"i2dl_course.formgrader": true}}}) and answers three of its buttons with `KitAPI`:
 
 - Autograde refuses in one line: nbgrader's autograde would run student code outside the sandbox
   and score cell outputs; `i2dl grade` is the way to grade;
