@@ -12,6 +12,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	# nbgrader's formgrader with the kit's Autograde and Generate feedback (i2dl_course/formgrader.py)
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
+	echo '{"ServerApp": {"jpserver_extensions": {"i2dl_course.formgrader": true}}}' \
+	    > $(VENV)/etc/jupyter/jupyter_server_config.d/i2dl_course.json
 	touch $@
 
 start: install         ## students: copy the exercise into work/ (or FOLDER=...) and open it in JupyterLab

@@ -25,7 +25,7 @@ CONFIG_DIR = ".i2dl-jupyter"            # FOLDER/.i2dl-jupyter: the private Jupy
 # nbgrader's server extensions (all enabled by its install) and JupyterLab plugins a student has no use for.
 SERVER_EXTENSIONS_OFF = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list",
                          "nbgrader.server_extensions.assignment_list",
-                         "nbgrader.server_extensions.validate_assignment")
+                         "nbgrader.server_extensions.validate_assignment", "i2dl_course.formgrader")
 LAB_EXTENSIONS_OFF = ("@jupyter/nbgrader", "@jupyterlab/apputils-extension:announcements")
 
 

@@ -17,12 +17,15 @@ from i2dl_course.grading import jobs
 from i2dl_course.grading.sandbox import FIRST_UID, SLOTS, Sandbox, claim_uid
 
 ROOT = Path(i2dl_utils.__file__).resolve().parent.parent
+# A test cell (grade id "t") exporting what its probe would; the cell before it writes an export too.
+TEST_CELL = "os.makedirs(os.environ['I2DL_EXPORT_DIR'] + '/t')\nopen(os.environ['I2DL_EXPORT_DIR'] + '/t/x', 'w').write('ok')"
 INSIDE = [
     "import i2dl_utils, os, resource\nassert i2dl_utils.__file__.startswith(%r)" % str(ROOT / "i2dl_utils"),
     "assert os.environ['OMP_NUM_THREADS'] == '1' and os.environ['I2DL_PROGRESS_BAR'] == '0'\n"
     "assert os.environ['CUDA_VISIBLE_DEVICES'] == '' and 'JPY_PARENT_PID' not in os.environ",
     "assert resource.getrlimit(resource.RLIMIT_AS)[0] == 6 << 30",
     "open('written-in-work', 'w').write('ok')\nopen(os.environ['I2DL_EXPORT_DIR'] + '/x', 'w').write('ok')",
+    TEST_CELL,
     # nothing of the course, the grader's package, its data or its HOME is there
     f"assert sorted(os.listdir({str(ROOT)!r})) == sorted(['.venv', 'i2dl_utils']), os.listdir({str(ROOT)!r})",
     "try:\n    import i2dl_course\n    seen = True\nexcept ImportError:\n    seen = False\nassert not seen",
@@ -40,6 +43,9 @@ INSIDE = [
 
 def job(cells: list, sandbox: bool = True) -> bytes:
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    for cell in nb.cells:
+        if cell.source == TEST_CELL:
+            cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
     buffer = io.BytesIO()
     np.savez(buffer, **{"t/a": np.arange(3)})
     return json.dumps({"order": ["nb"], "notebooks": {"nb": nbformat.writes(nb)}, "support": {},
@@ -69,7 +75,8 @@ def view(mnist_cache, tmp_path_factory):
 def test_inside_the_kernel_sandbox(view):
     entry = run(INSIDE, view)
     assert errors(entry["executed"]) == []
-    assert entry["exports"] == {"x": b"ok"} and entry["incidents"] == [] and entry["refused"] == []
+    assert entry["exports"] == {"t/x": b"ok"} and entry["incidents"] == [] and entry["refused"] == []
+    assert entry["dropped"] == ["exports for 'x' written while cell 4 ran, not by the test cell 'x' itself: ignored"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="documented: no uid switch and no process limit without root")
