@@ -120,6 +120,10 @@ def test_feedback_shows_tests_by_name_and_never_their_source(graded):
     assert "0 / 1 points: the test could not run (NotImplementedError)" in untouched and "Grading note" in untouched
     solved = (root / "feedback" / "demo-solution" / ASSIGNMENT / "tiny.html").read_text()
     assert "✓ 2 / 2 points: square_sum sums the squares" in solved
+    # the summary at the top: each test by name, what it checks, its points and the judge's message
+    assert "<th>what it checks</th>" in solved and "<td>2 / 2</td>\n<td>square_sum sums the squares</td>" in solved
+    assert "<td>No network: only the loopback interface, and the grader's own loopback is out of reach.</td>" in solved
+    assert "<td>0 / 1</td>\n<td>the test could not run (NotImplementedError)</td>" in untouched
 
 
 def test_a_second_run_skips_unchanged_submissions_with_the_same_grades(graded):

@@ -9,6 +9,7 @@ after rendering (nbgrader's templates render them without nbconvert's clean_html
 place of nbconvert's clean_html (which escapes headings, paragraphs and images), and output
 metadata dropped (nbconvert writes it unquoted into <img> attributes).
 """
+import html
 from pathlib import Path
 
 import bleach
@@ -74,6 +75,37 @@ class HideTestSource(NbGraderPreprocessor):
         return cell, resources
 
 
+def _checks(source: str) -> str:
+    """What a test cell checks, in words: its first comment line (the source's, restored at grading)."""
+    first = next((line.lstrip("# ").strip() for line in source.splitlines() if line.startswith("#")
+                  and "HIDDEN TESTS" not in line), "")
+    return first.removeprefix("Hidden tests:").strip()
+
+
+def _cell_text(text: str) -> str:
+    return html.escape(" ".join(str(text).split())).replace("|", "&#124;")
+
+
+class TestSummary(NbGraderPreprocessor):
+    """A table at the top: every test by name, what it checks, its points and the judge's message
+    (its verdict output), as `i2dl check` prints them."""
+
+    def preprocess(self, nb, resources):
+        rows = []
+        for cell in nb.cells:
+            if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code":
+                meta = cell.metadata.nbgrader
+                verdict = next((o.get("text") or o.get("evalue") or "" for o in cell.get("outputs", [])), "")
+                message = verdict.split("points: ", 1)[-1]
+                points = verdict.lstrip("✓ ").split(" points", 1)[0] if " points" in verdict else f"0 / {meta['points']:g}"
+                rows.append(f"| {'✓' if verdict.startswith('✓') else '✗'} `{_cell_text(meta['grade_id'])}` | "
+                            f"{_cell_text(_checks(cell.source))} | {_cell_text(points)} | {_cell_text(message)} |")
+        if rows:
+            table = "| test | what it checks | points | message |\n|---|---|---|---|\n" + "\n".join(rows)
+            nb.cells.insert(0, new_markdown_cell("**Tests**\n\n" + table))
+        return nb, resources
+
+
 class GradingNote(NbGraderPreprocessor):
     """Puts `text` (how the grading of this submission went) at the top of the notebook."""
 
@@ -85,7 +117,8 @@ class GradingNote(NbGraderPreprocessor):
         return nb, resources
 
 
-PREPROCESSORS = ["nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedback.HideTestSource",
+PREPROCESSORS = ["nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedback.TestSummary",
+                 "i2dl_course.grading.feedback.HideTestSource",
                  "i2dl_course.grading.feedback.GradingNote",
                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
