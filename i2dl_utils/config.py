@@ -10,6 +10,14 @@ ASSIGNMENT = "exercise_08"
 SPLIT_SEED = 0
 LABELLED_TRAIN = 300
 LABELLED_VAL = 300
+# The labelled splits each notebook asks load_splits for, (n_train, n_val, seed): while grading,
+# only the images of these splits have labels (i2dl_course.grading.dataview), and load_splits
+# with any other split raises. A notebook's load_splits calls must be among its own.
+NOTEBOOK_SPLITS = {
+    "1_autoencoder": ((LABELLED_TRAIN, LABELLED_VAL, SPLIT_SEED),),
+    "2_batchnorm_dropout": ((2000, 1000, SPLIT_SEED),),
+}
+LABELLED_SPLITS = tuple(sorted({split for splits in NOTEBOOK_SPLITS.values() for split in splits}))
 # The 10,000-digit npm fallback has no official test set: this many digits (stratified,
 # fixed seed) are held out as the grader-only test split when the cache is built.
 FALLBACK_TEST = 2000

@@ -1,28 +1,46 @@
 """The students' view of the data, the only data a grading sandbox sees: MNIST's training part
-(from which the students' splits come). The test split, whose labels decide scores, stays with the
-grader (i2dl_course.judges.GraderData).
+(from which the students' splits come), with labels only for the images of the exercise's labelled
+splits (config.LABELLED_SPLITS, each (n_train, n_val, seed)); every other training label is
+mnist.UNLABELLED. The view also holds those splits' indices, drawn from the full labels, so that
+load_splits in a grading kernel returns exactly the student's splits (and refuses any other). The
+test split, whose labels decide scores, stays with the grader (i2dl_course.judges.GraderData).
 
 A cluster worker host (cluster.py) gets the view alone with `i2dl data --view DIR` (`provision_view`):
-the labelled test split is never written there."""
+the labelled test split is never written there, nor any label outside the splits."""
 from pathlib import Path
 
 import numpy as np
 
+from i2dl_utils import config
 from i2dl_utils.data import cache, sources
-from i2dl_utils.data.mnist import Mnist
+from i2dl_utils.data.mnist import UNLABELLED, Mnist
 from i2dl_utils.data.provision import cache_path, load_mnist
+from i2dl_utils.data.splits import split_indices
 
 
-def student_view(mnist: Mnist) -> Mnist:
+def student_view(mnist: Mnist, splits=None) -> Mnist:
+    """The view of the full data `mnist` for `splits` (default config.LABELLED_SPLITS)."""
+    if mnist.splits:
+        raise ValueError("a view is made from the full data, not from another view")
+    keys = sorted({tuple(int(k) for k in split) for split in (config.LABELLED_SPLITS if splits is None else splits)})
+    if not keys:
+        raise ValueError("a view needs at least one labelled split")
+    indices, labels = {}, np.full_like(mnist.train_labels, UNLABELLED)
+    for key in keys:
+        idx = split_indices(mnist.train_labels, *key)
+        indices[key] = (idx.train.astype(np.int64), idx.val.astype(np.int64))
+        for index in indices[key]:
+            labels[index] = mnist.train_labels[index]
     empty = np.zeros((0, 28, 28), np.uint8)
-    return Mnist(mnist.train_images, mnist.train_labels, empty, np.zeros(0, np.uint8),
-                 source=f"{mnist.source} (training part only)")
+    return Mnist(mnist.train_images, labels, empty, np.zeros(0, np.uint8),
+                 source=f"{mnist.source} (training part only)", splits=indices)
 
 
-def build(folder: Path, mnist: Mnist = None) -> Path:
-    """Write (or keep, if it is current) the view of `mnist` (default: the verified cache) into
-    `folder`, readable by the sandboxes' unprivileged uids."""
-    view = student_view(mnist or load_mnist())
+def build(folder: Path, mnist: Mnist = None, splits=None) -> Path:
+    """Write (or keep, if it is current) the view of `mnist` (default: the verified cache) for
+    `splits` (default config.LABELLED_SPLITS) into `folder`, readable by the sandboxes'
+    unprivileged uids."""
+    view = student_view(mnist or load_mnist(), splits)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
@@ -38,10 +56,13 @@ def build(folder: Path, mnist: Mnist = None) -> Path:
 
 def load(folder: Path) -> Mnist:
     """The view in `folder`, verified (cache.CacheError if missing or corrupt, ValueError if it
-    holds a test split, i.e. it is the full cache and not a view)."""
+    holds a test split or all training labels, i.e. it is the full cache or an older view)."""
     view = cache.load(Path(folder) / cache.CACHE_NAME)
     if len(view.test_images) or len(view.test_labels):
         raise ValueError(f"{folder} holds a test split: it is the grader's full data, not the students' view")
+    if not view.splits:
+        raise ValueError(f"{folder} holds every training label (the full data or an older view): "
+                         "a students' view labels only the exercise's splits")
     return view
 
 

@@ -2,7 +2,9 @@
 
 From the training part of the cache: a class-balanced labelled train set, a class-balanced
 labelled val set and the unlabelled rest. The test part of the cache is the grader's: nothing here
-returns it, and a grading sandbox's data has none (i2dl_course.grading.dataview).
+returns it, and a grading sandbox's data has none (i2dl_course.grading.dataview). Nor has that
+view labels outside the exercise's labelled splits (config.LABELLED_SPLITS): it holds those
+splits' indices as drawn from the full labels, so load_splits returns the same splits there.
 """
 from dataclasses import dataclass
 
@@ -11,7 +13,12 @@ import torch
 
 from .. import config
 from .datasets import LabelledImages, UnlabelledImages, to_tensor
+from .mnist import UNLABELLED, Mnist
 from .provision import load_mnist
+
+
+class SplitNotLabelled(ValueError):
+    """load_splits while grading with a split the exercise's notebooks do not use."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,9 @@ def _share(total: int, digit: int) -> int:
 
 def split_indices(labels: np.ndarray, n_train: int, n_val: int, seed: int) -> SplitIndices:
     """Class-balanced train and val indices (seeded), the rest unlabelled (sorted)."""
+    if np.any(labels == UNLABELLED):
+        raise SplitNotLabelled("these labels are a grading data view's, with labels only for the exercise's "
+                               "labelled splits: use load_splits(n_train, n_val, seed) with one of those")
     rng = np.random.default_rng(seed)
     train, val = [], []
     for digit in range(10):
@@ -39,6 +49,20 @@ def split_indices(labels: np.ndarray, n_train: int, n_val: int, seed: int) -> Sp
     train, val = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
     rest = np.setdiff1d(np.arange(len(labels)), np.concatenate([train, val]))
     return SplitIndices(train, val, rest)
+
+
+def _indices(mnist: Mnist, n_train: int, n_val: int, seed: int) -> SplitIndices:
+    """split_indices of the data, or the same indices stored in a grading data view."""
+    if not mnist.splits:
+        return split_indices(mnist.train_labels, n_train, n_val, seed)
+    key = (n_train, n_val, seed)
+    if key not in mnist.splits:
+        allowed = ", ".join(f"load_splits(n_train={a}, n_val={b}, seed={c})" for a, b, c in sorted(mnist.splits))
+        raise SplitNotLabelled(
+            f"load_splits(n_train={n_train}, n_val={n_val}, seed={seed}): while grading, only the exercise's "
+            f"labelled splits have labels ({allowed}); use one of those")
+    train, val = mnist.splits[key]
+    return SplitIndices(train, val, np.setdiff1d(np.arange(len(mnist.train_labels)), np.concatenate([train, val])))
 
 
 @dataclass(frozen=True)
@@ -62,7 +86,7 @@ def load_splits(n_train: int = config.LABELLED_TRAIN, n_val: int = config.LABELL
     Images are (N, 1, 28, 28), or (N, 784) with flatten=True.
     """
     mnist = load_mnist()
-    idx = split_indices(mnist.train_labels, n_train, n_val, seed)
+    idx = _indices(mnist, n_train, n_val, seed)
 
     def labelled(index):
         return LabelledImages(to_tensor(mnist.train_images[index], flatten),
