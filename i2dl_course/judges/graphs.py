@@ -22,7 +22,7 @@ from .evidence import Failed
 
 MAX_GRAPH_BYTES = 64 << 20
 MAX_NODES = 1000
-MAX_OPERATIONS = 20_000_000         # per image: ~0.2 CPU-s per 10,000 images at 10 G operations/s
+MAX_OPERATIONS = 20_000_000         # per image: at most ~6 CPU-s per 10,000 images (~30 G/s on one core)
 MAX_BATCH_BYTES = 512 << 20         # all values of one batch together, weights included
 OPSETS = range(13, 23)
 
