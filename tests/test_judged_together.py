@@ -31,9 +31,10 @@ def inputs(judges):
 
 def exported(probe: Probe) -> dict:
     """{"<grade id>/<name>": bytes}: what the probe would write to its export folder."""
-    record = {"values": probe.values, "errors": probe.errors, "models": probe.models}
+    record = {"values": probe.values, "errors": probe.errors}
     files = {f"{probe.grade_id}/record.json": json.dumps(record).encode()}
     files.update({f"{probe.grade_id}/{k}.npy": npy(v) for k, v in probe.arrays.items()})
+    files.update({f"{probe.grade_id}/{k}.onnx": graph for k, graph in probe.graphs.items()})
     return files
 
 

@@ -9,13 +9,10 @@ import threading
 
 import numpy as np
 import pytest
-import torch.nn as nn
 
 from i2dl_course.grading.safe_files import Refused, read_file, read_tree
 from i2dl_course.judges import AssignmentJudges
 from i2dl_course.judges.evidence import Evidence, Failed, parse_npy
-from i2dl_course.judges.models import rebuild
-from i2dl_utils.probes import Probe
 from notebooks import ROOT
 
 
@@ -100,30 +97,6 @@ def test_careful_reader_refuses_links_fifos_hard_links_and_oversized_files(tmp_p
     assert read_file(tmp_path / "ok", 100) == b"fine"
     with pytest.raises(Refused):
         read_file(tmp_path / "ok", 3)
-
-
-def model_evidence(module: nn.Module, x) -> Evidence:
-    probe = Probe("t")
-    probe.model("m", module, x)
-    return Evidence({"record.json": json.dumps({"models": probe.models, "errors": probe.errors}).encode(),
-                     **{f"{k}.npy": npy(v) for k, v in probe.arrays.items()}}, "t")
-
-
-class Custom(nn.Module):
-    def forward(self, x):
-        return x.flatten(1)[:, :10]
-
-
-def test_models_are_rebuilt_from_standard_layers_only():
-    import torch
-    x = torch.rand(8, 1, 28, 28)
-    good = nn.Sequential(nn.Flatten(), nn.Linear(784, 20), nn.BatchNorm1d(20), nn.ReLU(), nn.Linear(20, 10))
-    model = rebuild(model_evidence(good, x), "m", "good")
-    assert torch.allclose(model(x), good.eval()(x), atol=1e-5) and model.widths == [20, 10]
-    with pytest.raises(Failed, match="not one of the standard layers"):
-        rebuild(model_evidence(nn.Sequential(nn.Flatten(), Custom()), x), "m", "lookup")
-    with pytest.raises(Failed, match="more than 5,000,000 parameters"):
-        rebuild(model_evidence(nn.Sequential(nn.Flatten(), nn.Linear(784, 7000)), x), "m", "huge")
 
 
 def test_judges_of_the_exercise_fail_closed_on_foreign_exports(tmp_path):

@@ -119,13 +119,9 @@ MISTAKES = {
     "a fixed latent size": (
         "encoder_solution", "nn.Linear(100, latent_dim), nn.BatchNorm1d(latent_dim)",
         "nn.Linear(100, 20), nn.BatchNorm1d(20)", "encoder_hidden", "use the latent_dim argument"),
-    "an operation outside nn layers in forward": (
-        "encoder_solution", "return self.encoder(x.reshape(x.shape[0], -1))",
-        "return F.relu(self.encoder(x.reshape(x.shape[0], -1)) - 0.5)", "encoder_hidden",
-        "computes something else than its layers"),
     "the head sized from hparams, not from the encoder": (
         "classifier_solution", "nn.Linear(encoder.latent_dim, 10)", 'nn.Linear(hparams.get("latent_dim", 20), 10)',
-        "classifier_hidden", "the head must take 7 inputs"),
+        "classifier_hidden", "the head takes 20 inputs, the encoder gives 7 codes: size the head from encoder.latent_dim"),
     "optimizer without the head": (
         "classifier_solution", "torch.optim.SGD(self.parameters(),", "torch.optim.SGD(self.encoder.parameters(),",
         "classifier_hidden", "unchanged: build the optimizer from self.parameters()"),
@@ -174,4 +170,42 @@ def test_an_encoder_without_batchnorm_or_dropout_is_fine(source, tmp_path, monke
     plain = code.replace(old, "nn.Linear(input_size, 500), nn.ReLU(),")
     verdict = _judge_in_process(source, "encoder_hidden", Probing(NAME, tmp_path), monkeypatch,
                                 {"encoder_solution": plain})
+    assert verdict.points == 2, verdict.message
+
+
+# Encoders the tutorial's "be creative" invites: judged by what they compute, not by their layer types.
+CREATIVE = {
+    "conv": """
+class Encoder(nn.Module):
+    def __init__(self, hparams, input_size=28 * 28, latent_dim=20):
+        super().__init__()
+        self.hparams, self.input_size, self.latent_dim = hparams, input_size, latent_dim
+        self.side = int(round(math.sqrt(input_size)))
+        half = (self.side + 1) // 2
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Linear(16 * half * half, latent_dim))
+
+    def forward(self, x):
+        return self.encoder(x.reshape(len(x), 1, self.side, self.side))
+""",
+    "residual, F.relu and arithmetic in forward": """
+class Encoder(nn.Module):
+    def __init__(self, hparams, input_size=28 * 28, latent_dim=20):
+        super().__init__()
+        self.hparams, self.input_size, self.latent_dim = hparams, input_size, latent_dim
+        self.inp, self.block, self.out = nn.Linear(input_size, 128), nn.Linear(128, 128), nn.Linear(128, latent_dim)
+
+    def forward(self, x):
+        h = F.relu(self.inp(x.reshape(x.shape[0], -1) - 0.5))
+        return self.out(h + F.relu(self.block(h)))
+""",
+}
+
+
+@pytest.mark.parametrize("design", CREATIVE, ids=list(CREATIVE))
+def test_a_creative_encoder_gets_the_encoders_points(source, design, tmp_path, monkeypatch):
+    verdict = _judge_in_process(source, "encoder_hidden", Probing(NAME, tmp_path), monkeypatch,
+                                {"encoder_solution": CREATIVE[design]})
     assert verdict.points == 2, verdict.message

@@ -1,13 +1,12 @@
 """Judges of 1_autoencoder.ipynb: the grader's inputs for each graded cell, and the verdicts.
 
 Augmentations are random: they are judged by exact properties (integer shifts within max_shift,
-rotations that keep the ink). Models are judged from their exported weights, rebuilt from standard
-layers (models.py) and measured here on the grader's test images, whose labels never leave this
-process. Images are (N, 1, 28, 28) in [0, 1].
+rotations that keep the ink). Models are judged by what their exported graphs compute (models.py,
+graphs.py), measured here on the grader's test images, whose labels never leave this process.
+Images are (N, 1, 28, 28) in [0, 1].
 """
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from i2dl_utils import config
@@ -15,7 +14,7 @@ from i2dl_utils.checks.autoencoder import expect_transform_output
 from i2dl_utils.checks.common import expect
 
 from .evidence import Failed
-from .models import accuracy, expect_same_outputs, rebuild, reconstruction_mse
+from .models import accuracy, expect_same_outputs, load_graph, reconstruction_mse, shape_mismatch
 
 PRELUDE = "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F"
 PROBE_IMAGES = 256          # test images (without labels) on which the probes run the models
@@ -49,37 +48,27 @@ def _tensor(ev, name, what, **kw) -> torch.Tensor:
     return torch.from_numpy(ev.array(name, what, **kw))
 
 
-def _feeds_batchnorm(layers: list, calls: list, position: int) -> bool:
-    """Whether every call of layer `position` goes straight into a BatchNorm layer: its bias then
-    has no gradient in training (BatchNorm subtracts the batch mean), so a step need not change it."""
-    after = [calls[i + 1] if i + 1 < len(calls) else None for i, c in enumerate(calls) if c == position]
-    kinds = [layers[j].get("type", "") if j is not None and isinstance(layers[j], dict) else "" for j in after]
-    return bool(kinds) and all(str(k).endswith("BatchNorm1d") for k in kinds)
-
-
-def _expect_step(ev, name: str, what: str) -> None:
-    """One Lightning training step on the grader's batch must change every parameter of the model
-    exported as `name` (judged from its parameters before and after the step, optimizer.*)."""
+def _expect_step(ev, name: str, what: str, x) -> None:
+    """One Lightning training step on the grader's batch must change every weight the graph of the
+    model exported as `name` applies (judged from its parameters before and after the step,
+    optimizer.*); a bias feeding BatchNorm is exempt (it has no gradient)."""
     error = ev.error("optimizer")
     expect(error is None, f"{what}: one Lightning training step raised {error}")
-    spec = ev.models.get(name) or {}
-    layers, calls = spec.get("layers") or [], spec.get("sequence") or []
+    graph = load_graph(ev, name, what, x)
     unchanged, checked = [], 0
-    for position, layer in enumerate(layers):
-        for key in ("weight", "bias"):
-            if not ev.has(f"{name}.{position}.{key}") or key == "bias" and _feeds_batchnorm(layers, calls, position):
-                continue
-            param = f"{layer.get('name') if isinstance(layer, dict) else position}.{key}"
-            expect(ev.has(f"optimizer.before.{param}"),
-                   f"{what}: {param[:60]} is not among the model's parameters (register layers as attributes or "
-                   "in nn.Sequential / nn.ModuleList, not in a Python list)")
-            before = ev.array(f"optimizer.before.{param}", f"{what}: {param}")
-            after = ev.array(f"optimizer.after.{param}", f"{what}: {param} after one step", shape=before.shape)
-            expect(np.array_equal(before, ev.array(f"{name}.{position}.{key}", what)),
-                   f"{what}: the training step started from other weights than the model's")
-            checked += 1
-            if np.array_equal(before, after):
-                unchanged.append(param)
+    for value, initializer in graph.weight_values().items():
+        if graph.feeds_batchnorm(value):
+            continue
+        expect(ev.has(f"optimizer.before.{value}"),
+               f"{what}: {value[:60]} is not among the model's parameters (register layers as attributes or "
+               "in nn.Sequential / nn.ModuleList, not in a Python list)")
+        before = ev.array(f"optimizer.before.{value}", f"{what}: {value}")
+        after = ev.array(f"optimizer.after.{value}", f"{what}: {value} after one step", shape=before.shape)
+        expect(np.array_equal(before, graph.weights[initializer]),
+               f"{what}: the training step started from other weights than the model's")
+        checked += 1
+        if np.array_equal(before, after):
+            unchanged.append(value)
     expect(checked, f"{what}: no trainable layer to take a training step with")
     expect(len(unchanged) < checked, f"{what}: one training step changed no parameter: configure_optimizers should "
                                      "return an optimizer, and training_step the loss tensor")
@@ -211,9 +200,9 @@ def augment_offline_hidden(ev, ctx) -> str:
 
 # ----------------------------------------------------------------------------- 2. encoder
 def _outputs(ev, name: str, what: str, x, width: int, should: str, hint: str = ""):
-    """(the rebuilt model, its outputs on x), which must be (N, width); `hint` ends any failure message."""
+    """(the model's graph, its outputs on x), which must be (N, width); `hint` ends any failure message."""
     try:
-        model = rebuild(ev, name, what)
+        model = load_graph(ev, name, what, x)
         out = expect_same_outputs(ev, model, name, x)
     except Failed as err:
         raise Failed(f"{err}{hint}") from None
@@ -240,8 +229,8 @@ def encoder_hidden(ev, ctx) -> str:
     _codes(ev, "small", "Encoder(hparams, latent_dim=7)", images, 7, "use the latent_dim argument, not a fixed 20")
     _codes(ev, "other_input", "Encoder(hparams, input_size=100)", ctx.inputs["inputs_100"], 20,
            "use the input_size argument for the first layer")
-    return (f"Encoder: codes of latent_dim from input_size inputs, standard fully connected layers, "
-            f"{model.parameters:,} parameters (limit {config.MAX_PARAMETERS:,})")
+    return (f"Encoder: codes of latent_dim from input_size inputs, {model.parameters:,} parameters "
+            f"(limit {config.MAX_PARAMETERS:,})")
 
 
 # ----------------------------------------------------------------------------- 3. classifier
@@ -251,21 +240,25 @@ def _logits(ev, name: str, what: str, x, hint: str = ""):
 
 def classifier_selfcheck(ev, ctx) -> str:
     _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams))", ctx.inputs["images"])
-    _expect_step(ev, "classifier", "Classifier")
+    _expect_step(ev, "classifier", "Classifier", ctx.inputs["images"])
     return "Classifier: (N, 1, 28, 28) -> logits (N, 10), one training step trains every parameter"
 
 
 def classifier_hidden(ev, ctx) -> str:
     images, labels = ctx.inputs["images"], torch.from_numpy(ctx.inputs["labels"])
-    _, logits = _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams, latent_dim=7))", images,
-                        ". With Encoder(latent_dim=7) the head must take 7 inputs: use encoder.latent_dim, not a fixed 20")
+    what = "Classifier(hparams, encoder) on the grader's encoder with latent_dim=7"
+    sizes = shape_mismatch(ev.error("classifier") or "")
+    expect(sizes is None, f"{what}: the head takes {sizes and sizes[0]} inputs, the encoder gives "
+                          f"{sizes and sizes[1]} codes: size the head from encoder.latent_dim, not from hparams")
+    _, logits = _logits(ev, "classifier", what, images,
+                        ": the head must take encoder.latent_dim inputs (7 here), not a fixed 20")
     _expect_scalar_loss(ev, "Classifier", float(F.cross_entropy(logits[:32], labels[:32])), "cross-entropy")
-    _expect_step(ev, "classifier", "Classifier")
+    _expect_step(ev, "classifier", "Classifier", images)
     return "Classifier: head size from the encoder, cross-entropy step that trains encoder and head"
 
 
 def _measured(ev, ctx, name: str, what: str):
-    model = rebuild(ev, name, what)
+    model = load_graph(ev, name, what, ctx.inputs["images"])
     expect_same_outputs(ev, model, name, ctx.inputs["images"])
     return model
 
@@ -292,37 +285,40 @@ def _reconstructions(ev, name: str, what: str, x, hint: str = ""):
 
 def autoencoder_selfcheck(ev, ctx) -> str:
     _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), Decoder(hparams))", ctx.inputs["images"])
-    _expect_step(ev, "autoencoder", "Autoencoder")
+    _expect_step(ev, "autoencoder", "Autoencoder", ctx.inputs["images"])
     return "Autoencoder: (N, 1, 28, 28) -> (N, 784), one training step trains encoder and decoder"
 
 
 def autoencoder_hidden(ev, ctx) -> str:
     i = ctx.inputs
-    decoder = rebuild(ev, "decoder", "Decoder(hparams)")
+    decoder = load_graph(ev, "decoder", "Decoder(hparams)", i["codes_20"])
     out = expect_same_outputs(ev, decoder, "decoder", i["codes_20"])
     expect(out.shape == (32, 784), f"Decoder(hparams) should map codes (32, 20) to (32, 784), got {tuple(out.shape)}")
-    small = rebuild(ev, "small", "Decoder(hparams, latent_dim=7, output_size=100)")
+    small = load_graph(ev, "small", "Decoder(hparams, latent_dim=7, output_size=100)", i["codes_7"])
     expect(expect_same_outputs(ev, small, "small", i["codes_7"]).shape == (32, 100),
            "Decoder(hparams, latent_dim=7, output_size=100) should map (32, 7) to (32, 100): use the arguments")
     far = decoder(torch.randn(256, 20, generator=torch.Generator().manual_seed(0)) * 10)
     expect(far.min() >= 0 and far.max() <= 1,
            f"the decoder's outputs should lie in [0, 1] like the pixels (got {float(far.min()):.2f}.."
            f"{float(far.max()):.2f} on random codes): end the decoder with nn.Sigmoid()")
-    _, recon = _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), decoder)", i["images"],
-                                ". Autoencoder.forward should be decoder(encoder(x)): everything must pass through "
-                                "the code")
+    what = "Autoencoder(hparams, encoder, decoder) on the grader's encoder (latent_dim=20) and your decoder"
+    through = ". Autoencoder.forward should be decoder(encoder(x)): everything must pass through the code"
+    model, recon = _reconstructions(ev, "autoencoder", what, i["images"], through)
+    expect(model.code <= 20, f"{what}: the narrowest point every path from the images to the reconstruction passes "
+                             f"has {model.code:g} numbers per image, the code has 20{through}")
     flat = torch.from_numpy(i["images"][:32]).reshape(32, -1)
     _expect_scalar_loss(ev, "Autoencoder", float(F.mse_loss(recon[:32], flat)), "MSE")
-    _expect_step(ev, "autoencoder", "Autoencoder")
+    _expect_step(ev, "autoencoder", "Autoencoder", i["images"])
     return "Decoder/Autoencoder: shapes from the arguments, outputs in [0, 1], forward through the code, MSE loss, optimizer"
 
 
 def reconstruction_hidden(ev, ctx) -> str:
     model, _ = _reconstructions(ev, "autoencoder", "autoencoder", ctx.inputs["images"])
-    code = min(model.widths, default=784)
+    code = model.code
     expect(code <= config.MAX_LATENT_DIM,
            f"the reconstruction must pass through a code of at most {config.MAX_LATENT_DIM} numbers (latent_dim), "
-           f"but the narrowest layer has {code} units: a model that can copy its input learns nothing")
+           f"but the narrowest point every path from the images to the reconstruction passes has {code:g} numbers "
+           "per image: a model that can copy its input learns nothing")
     images = ctx.data.test_images
     mean_image_mse = float(((images - images.mean(axis=0)) ** 2).mean())
     mse = reconstruction_mse(model, images)
@@ -330,43 +326,35 @@ def reconstruction_hidden(ev, ctx) -> str:
            f"reconstruction error {mse:.4f} on the grader's images; the mean image alone gets "
            f"{mean_image_mse:.4f} and a trained autoencoder well under half of that. Train longer or "
            "check the loss (MSE between the flattened images and the reconstructions).")
-    return f"autoencoder: reconstruction MSE {mse:.4f} through a {code}-number code (mean image: {mean_image_mse:.4f})"
+    return f"autoencoder: reconstruction MSE {mse:.4f} through a {code:g}-number code (mean image: {mean_image_mse:.4f})"
 
 
 # ----------------------------------------------------------------------------- 6. transfer
-def _architecture(model) -> list:
-    """The model's layers in call order, without those that change nothing in eval mode."""
-    return [type(m).__name__ for m in model.module if not isinstance(m, (nn.Dropout, nn.Identity, nn.Flatten))]
-
-
 def _expect_class_architecture(ctx, model, what: str) -> None:
-    """A measured classifier must be built like the Classifier the class tests judged."""
-    tested = rebuild(ctx.evidence("classifier_selfcheck"), "classifier", "Classifier(hparams, Encoder(hparams))")
-    expect(_architecture(model) == _architecture(tested),
-           f"{what} is not built like the Classifier the tests checked (its layers are "
-           f"{', '.join(_architecture(model))[:160]}): train a Classifier(hparams, encoder)")
+    """A measured classifier must be built like the Classifier the class tests judged (the same
+    operations on the input, in the same order)."""
+    tested = load_graph(ctx.evidence("classifier_selfcheck"), "classifier", "Classifier(hparams, Encoder(hparams))",
+                        ctx.inputs["images"])
+    expect(model.architecture() == tested.architecture(),
+           f"{what} is not built like the Classifier the tests checked (its operations are "
+           f"{', '.join(model.architecture())[:160]}): train a Classifier(hparams, encoder)")
 
 
-def _first_weights(model) -> torch.Tensor:
-    layers = model.linear_layers()
-    expect(layers, f"{model.name} has no Linear layer")
-    return layers[0].weight.detach().flatten()
-
-
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(F.cosine_similarity(a, b, dim=0)) if a.shape == b.shape else -1.0
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(F.cosine_similarity(torch.from_numpy(a), torch.from_numpy(b), dim=0)) if a.shape == b.shape else -1.0
 
 
 def transfer_hidden(ev, ctx) -> str:
     expect(ctx.passed("reconstruction_hidden"),
            "transfer learning starts from the pretrained autoencoder, and `autoencoder` did not pass "
            "reconstruction_hidden: pretrain it first (section 4)")
-    pretrained = rebuild(ctx.evidence("reconstruction_hidden"), "autoencoder", "the pretrained autoencoder")
-    now = rebuild(ev, "autoencoder", "autoencoder")
-    expect(all(torch.equal(a, b) for a, b in zip(now.module.state_dict().values(), pretrained.module.state_dict().values()))
-           and len(now.module.state_dict()) == len(pretrained.module.state_dict()),
+    images = ctx.inputs["images"]
+    pretrained = load_graph(ctx.evidence("reconstruction_hidden"), "autoencoder", "the pretrained autoencoder", images)
+    now = load_graph(ev, "autoencoder", "autoencoder", images)
+    expect(now.weights.keys() == pretrained.weights.keys() and
+           all(np.array_equal(w, pretrained.weights[k]) for k, w in now.weights.items()),
            "fine-tuning changed the autoencoder's encoder: train a deep copy (copy.deepcopy(autoencoder.encoder))")
-    weights = list(pretrained.module.state_dict().values())
+    weights = [torch.from_numpy(w.astype(np.float32)) for w in pretrained.weights.values() if w.dtype.kind == "f"]
     for key in sorted(n[len("pretrained."):-len(".npy")] for n in ev.files() if n.startswith("pretrained.")):
         state = ev.array(f"pretrained.{key}", "pretrained_state")
         if state.dtype.kind != "f":             # e.g. BatchNorm's num_batches_tracked
@@ -377,15 +365,15 @@ def transfer_hidden(ev, ctx) -> str:
                "take the snapshot right after pretraining")
     model = _measured(ev, ctx, "transfer", "transfer classifier")
     _expect_class_architecture(ctx, model, "transfer_classifier")
-    start = _cosine(_first_weights(model), _first_weights(pretrained))
+    start = _cosine(model.first_weights(), pretrained.first_weights())
     expect(start > 0.5, f"the transfer classifier's first layer is unrelated to the pretrained encoder's (cosine "
                         f"similarity {start:.2f}): start from a copy of autoencoder.encoder")
     try:
-        baseline = rebuild(ctx.evidence("baseline_accuracy"), "classifier", "baseline classifier")
+        baseline = load_graph(ctx.evidence("baseline_accuracy"), "classifier", "baseline classifier", images)
     except Failed:
         baseline = None
     if baseline is not None:
-        other = _cosine(_first_weights(model), _first_weights(baseline))
+        other = _cosine(model.first_weights(), baseline.first_weights())
         expect(start > other, f"the transfer classifier's first layer is closer to the baseline classifier's (cosine "
                               f"similarity {other:.2f}) than to the pretrained encoder's ({start:.2f}): start from a "
                               "copy of autoencoder.encoder, not from the baseline")

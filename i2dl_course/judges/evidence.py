@@ -1,9 +1,10 @@
 """A test cell's exports, parsed as hostile data: no pickle, no code, sizes and types checked.
 
 The runner hands over the export folder as {relative path: bytes} (already size-capped by
-i2dl_course.grading.safe_files). Here they become a record (values, errors, models) and arrays:
+i2dl_course.grading.safe_files). Here they become a record (values, errors) and arrays:
 .npy files parsed by hand (header, dtype allow-list, exact byte count), JSON without NaN,
-Infinity or oversized numbers. Anything else is a `Failed` with a one-line reason.
+Infinity or oversized numbers; model graphs (.onnx) are parsed by graphs.py. Anything else is a
+`Failed` with a one-line reason.
 """
 import io
 import json
@@ -88,7 +89,7 @@ class Evidence:
         self.grade_id = grade_id
         self.values = self._dict(record, "values")
         self.errors = {k: plain_error(v) for k, v in self._dict(record, "errors").items()}
-        self.models = self._dict(record, "models")
+        self.cache = {}               # what judges derived from these files (e.g. parsed graphs)
         self._files = files
 
     @staticmethod
@@ -100,6 +101,10 @@ class Evidence:
 
     def files(self) -> list:
         return sorted(self._files)
+
+    def file(self, name: str):
+        """The raw bytes of an exported file (e.g. <model>.onnx), or None."""
+        return self._files.get(name) if NAME.match(name) else None
 
     def has(self, name: str) -> bool:
         return f"{name}.npy" in self._files

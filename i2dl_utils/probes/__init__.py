@@ -7,11 +7,12 @@ judges (i2dl_course.judges) read that data outside the sandbox and decide the po
 owns this process, so nothing here is trusted: it only has to serve an honest submission well.
 
 Layout of one test cell's export, <export dir>/<grade id>/:
-    record.json        {"values": {name: JSON value}, "errors": {name: "Type: message"},
-                        "models": {name: layer list, see `Probe.model`}}
-    <name>.npy         one array per exported name (model weights: <model>.<layer>.<key>.npy)
+    record.json        {"values": {name: JSON value}, "errors": {name: "Type: message"}}
+    <name>.npy         one array per exported name
+    <model>.onnx       one model graph per exported model, see `Probe.model`
 """
 import functools
+import io
 import json
 import os
 import re
@@ -22,9 +23,7 @@ import numpy as np
 from ..checks.common import quiet
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}$")
-# The configuration a judge needs to rebuild a standard layer (attributes of torch's own layers).
-LAYER_CONFIG = ("in_features", "out_features", "num_features", "eps", "momentum", "affine",
-                "track_running_stats", "p", "negative_slope", "alpha", "approximate", "start_dim", "end_dim")
+GRAPH_BATCH = 32             # the fixed batch a model's graph is traced for (the judge runs it batch by batch)
 
 
 def enabled() -> bool:
@@ -42,7 +41,7 @@ class Probe:
 
     def __init__(self, grade_id: str):
         self.grade_id = grade_id
-        self.values, self.errors, self.models, self.arrays = {}, {}, {}, {}
+        self.values, self.errors, self.graphs, self.arrays = {}, {}, {}, {}
         self._inputs = None
 
     # -- the grader's inputs ----------------------------------------------------------------
@@ -83,43 +82,25 @@ class Probe:
         self.values[name] = value
 
     def model(self, name: str, module, x) -> None:
-        """Export `module` as the standard layers its forward calls, in call order, with weights.
-
-        models[name] = {"type": class, "layers": [{"name", "type", "config"}, ...],
-                        "sequence": [layer index per call], "unused": [leaf names never called]}
-        arrays: <name>.<i>.<key> = layer i's state, <name>.output = module(x) in eval mode.
-        """
+        """Export `module` in eval mode: <name>.onnx, the graph its forward traces to on a batch of
+        x[:GRAPH_BATCH] (weights named as in its state_dict), and <name>.output = module(x)."""
         try:
             import torch
-            leaves = [(qualname, m) for qualname, m in module.named_modules() if not list(m.children())]
-            calls = []
-            hooks = [m.register_forward_hook(lambda mod, args, out, i=i: calls.append(i))
-                     for i, (_, m) in enumerate(leaves)]
             training = module.training
             module.eval()
+            graph = io.BytesIO()
             try:
                 with torch.no_grad(), quiet(stdout=True):
                     output = module(x)
+                with quiet(stdout=True):
+                    torch.onnx.export(module, (x[:GRAPH_BATCH],), graph, input_names=["x"], output_names=["y"],
+                                      dynamo=False, do_constant_folding=False, training=torch.onnx.TrainingMode.EVAL)
             finally:
                 module.train(training)
-                for hook in hooks:
-                    hook.remove()
         except Exception as err:
             self.errors[name] = _error(err)
             return
-        order = list(dict.fromkeys(calls))          # layers in first-call order
-        layers = []
-        for position, leaf in enumerate(order):
-            qualname, m = leaves[leaf]
-            config = {k: getattr(m, k) for k in LAYER_CONFIG if isinstance(getattr(m, k, None), (int, float, str, bool))}
-            if hasattr(m, "bias") and "in_features" in config:
-                config["bias"] = m.bias is not None
-            layers.append({"name": qualname, "type": f"{type(m).__module__}.{type(m).__qualname__}", "config": config})
-            for key, tensor in m.state_dict().items():
-                self.array(f"{name}.{position}.{key}", tensor)
-        self.models[name] = {"type": type(module).__name__, "layers": layers,
-                             "sequence": [order.index(c) for c in calls],
-                             "unused": [q for i, (q, _) in enumerate(leaves) if i not in order]}
+        self.graphs[name] = graph.getvalue()
         self.array(f"{name}.output", output)
 
     # -- writing -------------------------------------------------------------------------------
@@ -132,7 +113,10 @@ class Probe:
         for name, array in self.arrays.items():
             if NAME.match(name) and array.dtype != object:
                 np.save(folder / f"{name}.npy", array, allow_pickle=False)
-        record = {"values": self.values, "errors": self.errors, "models": self.models}
+        for name, graph in self.graphs.items():
+            if NAME.match(name):
+                (folder / f"{name}.onnx").write_bytes(graph)
+        record = {"values": self.values, "errors": self.errors}
         (folder / "record.json").write_text(json.dumps(record, default=str))
 
 

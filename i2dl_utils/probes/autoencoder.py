@@ -1,15 +1,30 @@
 """Probes of 1_autoencoder.ipynb: one per graded cell, named by its grade id.
 
-Functions are called on the grader's digits; models are exported as their standard layers and
-weights (`Probe.model`), to be rebuilt and measured by the judges (i2dl_course.judges.autoencoder),
-and what one training step does to them as their parameters before and after it. Nothing the
-student's objects say about themselves (attributes, flags, counts) is exported.
+Functions are called on the grader's digits; models are exported as the graphs their forward
+traces to (`Probe.model`), to be measured by the judges (i2dl_course.judges.autoencoder), and what
+one training step does to them as their parameters before and after it. Nothing the student's
+objects say about themselves (attributes, flags, counts) is exported. What is built on an encoder
+(Classifier, Autoencoder) is tested on the grader's `GraderEncoder`, so that a mistake in Encoder
+does not cost those tests too.
 Images are (N, 1, 28, 28) in [0, 1].
 """
 import torch
+import torch.nn as nn
 
 from ..checks.autoencoder import optimizers_after_one_step
 from . import probe
+
+
+class GraderEncoder(nn.Module):
+    """The grader's encoder: images (N, 1, 28, 28) -> codes (N, latent_dim), with Encoder's attributes."""
+
+    def __init__(self, hparams, input_size=28 * 28, latent_dim=7):
+        super().__init__()
+        self.hparams, self.input_size, self.latent_dim = hparams, input_size, latent_dim
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(input_size, latent_dim), nn.ReLU())
+
+    def forward(self, x):
+        return self.encoder(x)
 
 
 def _pair(p, name, result):
@@ -125,7 +140,7 @@ def classifier_selfcheck(p, Classifier, Encoder, hparams):
 @probe
 def classifier_hidden(p, Classifier, Encoder, hparams):
     images, labels = p.tensor("images"), p.tensor("labels")
-    classifier = p.run("classifier", lambda: Classifier(hparams, Encoder(hparams, latent_dim=7)))
+    classifier = p.run("classifier", lambda: Classifier(hparams, GraderEncoder(hparams, latent_dim=7)))
     if classifier is None:
         return
     p.model("classifier", classifier, images)
@@ -156,7 +171,7 @@ def autoencoder_hidden(p, Autoencoder, Encoder, Decoder, hparams):
     small = p.run("small", Decoder, hparams, latent_dim=7, output_size=100)
     if small is not None:
         p.model("small", small, p.tensor("codes_7"))
-    autoencoder = p.run("autoencoder", lambda: Autoencoder(hparams, Encoder(hparams), decoder))
+    autoencoder = p.run("autoencoder", lambda: Autoencoder(hparams, GraderEncoder(hparams, latent_dim=20), decoder))
     if autoencoder is not None:
         p.model("autoencoder", autoencoder, images)
         _loss(p, "loss", autoencoder, images[:32])

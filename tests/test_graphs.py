@@ -1,0 +1,139 @@
+"""Models are judged by the graphs their forward traces to: any architecture built from torch
+operations computes for the grader what it computed for the student, and a hostile graph is refused
+from its description alone, fast, before anything is evaluated."""
+import json
+import time
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from onnx import TensorProto, helper, numpy_helper
+
+from i2dl_course.judges.evidence import Evidence, Failed
+from i2dl_course.judges.graphs import parse_graph
+from i2dl_course.judges.models import accuracy, expect_same_outputs, load_graph
+from i2dl_utils.probes import Probe
+from test_judges import npy
+
+X = torch.rand(64, 1, 28, 28)
+
+
+def model_evidence(module: nn.Module, x=X) -> Evidence:
+    probe = Probe("t")
+    probe.model("m", module, x)
+    return Evidence({"record.json": json.dumps({"errors": probe.errors}).encode(),
+                     **{f"{k}.npy": npy(v) for k, v in probe.arrays.items()},
+                     **{f"{k}.onnx": g for k, g in probe.graphs.items()}}, "t")
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp, self.block, self.out = nn.Linear(784, 64), nn.Linear(64, 64), nn.Linear(64, 20)
+
+    def forward(self, x):
+        h = F.relu(self.inp(x.reshape(len(x), -1)))
+        return self.out(h + F.relu(self.block(h)))
+
+
+def conv():
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 7 * 7, 20))
+
+
+@pytest.mark.parametrize("make", [Residual, conv], ids=["residual", "conv"])
+def test_any_architecture_computes_for_the_grader_what_it_computed_for_the_student(make):
+    module = make().eval()
+    ev = model_evidence(module)
+    graph = load_graph(ev, "m", "Encoder(hparams)", X.numpy())
+    out = expect_same_outputs(ev, graph, "m", X.numpy())
+    assert out.shape == (64, 20) and torch.allclose(out, module(X).detach(), atol=1e-5)
+    assert graph.parameters >= sum(p.numel() for p in module.parameters())
+    assert graph.code == 20 and graph.batch == 32
+
+
+def test_the_code_is_the_narrowest_point_every_path_passes():
+    class Skip(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = nn.Linear(784, 8), nn.Linear(8, 784)
+
+        def forward(self, x):
+            x = x.flatten(1)
+            return self.decoder(self.encoder(x)) + 0.1 * x
+    plain = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 8), nn.Linear(8, 784))
+    assert load_graph(model_evidence(plain), "m", "ae", X.numpy()).code == 8
+    assert load_graph(model_evidence(Skip()), "m", "ae", X.numpy()).code == 784
+
+
+def test_an_unregistered_layer_is_named_in_the_exercise_words():
+    class Listed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [nn.Linear(784, 20)]
+
+        def forward(self, x):
+            return self.layers[0](x.flatten(1))
+    with pytest.raises(Failed, match="not registered in the model"):
+        load_graph(model_evidence(Listed()), "m", "Encoder(hparams)", X.numpy())
+
+
+def graph_bytes(nodes, initializers=(), output_shape=(32, 10), opset=17, domain=None) -> bytes:
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [32, 1, 28, 28])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(output_shape))],
+                              initializer=list(initializers))
+    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+
+
+def flat():
+    return [helper.make_node("Flatten", ["x"], ["f"])]
+
+
+def weight(name, shape):
+    return numpy_helper.from_array(np.full(shape, 0.01, np.float32), name)
+
+
+def refused(data: bytes, words: str):
+    start = time.process_time()
+    with pytest.raises(Failed, match=words) as err:
+        parse_graph(data, "Encoder(hparams)", (1, 28, 28))
+    assert time.process_time() - start < 2, "refusing took long"
+    return str(err.value)
+
+
+def test_hostile_graphs_are_refused_before_evaluation():
+    refused(b"\x08\x07garbage" * 100, "not a model graph")
+    custom = flat() + [helper.make_node("Evil", ["f"], ["y"], domain="com.evil")]
+    refused(graph_bytes(custom, domain="com.evil"), "operator sets other than the standard ones")
+    loop = flat() + [helper.make_node("RandomNormalLike", ["f"], ["y"])]
+    refused(graph_bytes(loop, output_shape=(32, 784)), "does not evaluate")
+    # one big Linear called 197 times: within the parameter limit, far over the operations per image
+    chain = flat() + [helper.make_node("MatMul", ["f" if i == 0 else f"h{i}", "W"], [f"h{i + 1}"]) for i in range(197)] \
+        + [helper.make_node("Identity", ["h197"], ["y"])]
+    message = refused(graph_bytes(chain, [weight("W", (784, 784))], (32, 784)), "operations per image")
+    assert message.split(": ")[1].startswith("121,0"), message          # 197 x 784 x 784 multiply-adds
+    # a 4.7-million-wide value: no weights at all, over the memory budget
+    wide = flat() + [helper.make_node("Tile", ["f", "r"], ["y"])]
+    refused(graph_bytes(wide, [numpy_helper.from_array(np.array([1, 6000]), "r")], (32, 784 * 6000)), "MB for a batch")
+    external = weight("W", (784, 10))
+    external.data_location = TensorProto.EXTERNAL
+    external.external_data.add(key="location", value="/etc/passwd")
+    refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [external]), "stored outside")
+    strings = helper.make_tensor("s", TensorProto.STRING, [1], [b"x"])
+    refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [strings]), "numbers only")
+    refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [weight("W", (784, 7000))]),
+            "more than the limit 5,000,000")
+
+
+def test_a_100000_wide_output_is_never_run_on_the_test_images():
+    wide = flat() + [helper.make_node("Tile", ["f", "r"], ["y"])]
+    graph = parse_graph(graph_bytes(wide, [numpy_helper.from_array(np.array([1, 128]), "r")], (32, 784 * 128)),
+                        "classifier", (1, 28, 28))
+    start = time.process_time()
+    with pytest.raises(Failed, match=r"gives \(100352,\) outputs per image, 10 class scores expected"):
+        accuracy(graph, np.zeros((10_000, 1, 28, 28), np.float32), np.zeros(10_000, np.int64))
+    assert time.process_time() - start < 1
