@@ -3,6 +3,7 @@ fails) and a one-line reason, and none of them stops or changes the grading of t
 import copy
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import nbformat
 import pytest
 
 from i2dl_course.grading import grade as grade_module
+from i2dl_course.grading.collect import collect
 from i2dl_course.grading.grade import Options, grade
 from i2dl_course.grading.sandbox import FIRST_UID, SLOTS
 from grading import ASSIGNMENT, course_copy, insert_after, notebooks, points, prepared_template, table, write
@@ -78,6 +80,11 @@ def build(root, subs):
             zf.write(path, f"{ASSIGNMENT}/{path.name}")
         zf.writestr(f"{ASSIGNMENT}/../../escaped.txt", "out")
     (subs / "bomb.zip").write_bytes(b"PK\x03\x04 definitely not a zip")
+    with zipfile.ZipFile(subs / "duplicate.zip", "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")                   # zipfile warns of the duplicate name
+        for path in staging.iterdir():
+            zf.write(path, f"{ASSIGNMENT}/{path.name}")
+        zf.writestr(f"{ASSIGNMENT}/tiny.ipynb", nbformat.writes(nbformat.v4.new_notebook()))
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +212,50 @@ def test_a_broken_zip_is_graded_as_nothing_handed_in(batch):
     status, reason = expect_points(batch, "bomb", test_add=0.0, test_square_sum=0.0, sandbox_probe=0.0,
                                    test_greet=0.0)
     assert "not a readable zip file" in reason
+
+
+def test_a_zip_with_two_entries_of_one_name_is_graded_as_nothing_handed_in(batch):
+    status, reason = expect_points(batch, "duplicate", test_add=0.0, test_square_sum=0.0, sandbox_probe=0.0,
+                                   test_greet=0.0)
+    assert f"the zip holds 2 entries named {ASSIGNMENT}/tiny.ipynb: refused" in reason
+
+
+def _zip(path, names):
+    with zipfile.ZipFile(path, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, name in enumerate(names):
+            zf.writestr(name, f'{{"n": {i}}}')
+    return path
+
+
+@pytest.mark.parametrize("names, said", [
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT}/tiny.ipynb"], f"2 entries named {ASSIGNMENT}/tiny.ipynb"),
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT}//tiny.ipynb"], "one file when unpacked"),
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT}/./tiny.ipynb"], "one file when unpacked"),
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT.upper()}/Tiny.ipynb"], "one file when unpacked"),
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT}\\tiny.ipynb"], "one file when unpacked"),
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"s1/{ASSIGNMENT}/tiny.ipynb"], "are both tiny.ipynb of the submission"),
+    (["tiny.ipynb", "s1/tiny.ipynb"], "are both tiny.ipynb of the submission"),
+    (["timestamp.txt", "timestamp.txt", "tiny.ipynb"], "2 entries named timestamp.txt"),
+])
+def test_a_zip_whose_entries_are_one_graded_file_is_refused_with_the_reason(tmp_path, names, said):
+    got = collect("s1", _zip(tmp_path / "s1.zip", names), ASSIGNMENT, ["tiny"])
+    assert got.files == {} and len(got.notes) == 1 and said in got.notes[0] and "refused" in got.notes[0]
+    assert "\n" not in got.notes[0]
+
+
+def test_duplicates_of_files_not_graded_do_not_refuse_a_zip(tmp_path):
+    names = [f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT}/notes.md", f"{ASSIGNMENT}/notes.md", f"{ASSIGNMENT}/Notes.md"]
+    got = collect("s1", _zip(tmp_path / "s1.zip", names), ASSIGNMENT, ["tiny"])
+    assert got.files == {"tiny.ipynb": b'{"n": 0}'} and got.notes == [] and "notes.md" in got.dropped
+
+
+def test_a_folder_with_two_copies_of_a_graded_file_is_refused(tmp_path):
+    for rel in (f"{ASSIGNMENT}/tiny.ipynb", f"s1/{ASSIGNMENT}/tiny.ipynb"):
+        (tmp_path / "s1" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "s1" / rel).write_text("{}")
+    got = collect("s1", tmp_path / "s1", ASSIGNMENT, ["tiny"])
+    assert got.files == {} and "are both tiny.ipynb of the submission: refused" in got.notes[0]
 
 
 def test_the_notebook_time_budget_stops_later_cells(tmp_path):

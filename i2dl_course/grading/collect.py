@@ -10,10 +10,17 @@ timestamp.txt, for late penalties); everything else (folders, modules, configura
 FIFOs, other notebooks) is dropped before any kernel runs, and the notes say what. Files are read
 with the careful reader (safe_files) and kept in memory, size-capped; nothing in SUBMISSIONS is
 modified, and zip members are never extracted to disk.
+
+A submission in which two entries are the same graded file is refused (graded as nothing handed
+in, with the reason): a zip with two members of one name, or of names that unpack to one file
+somewhere (case, Unicode form, backslashes, `a//b`), or, zip or folder, two entries that both map
+to one of the graded files (e.g. <student_id>/<assignment>/x.ipynb and <assignment>/x.ipynb).
+Which of them is graded would be a guess, and a person unpacking the zip may see the other one.
 """
 import hashlib
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -69,6 +76,27 @@ def _relative(names: list, student: str, assignment: str) -> dict:
     return {n: PurePosixPath(*p) for n, p in (inside or chosen).items() if p}
 
 
+def _shown(name: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in name)
+
+
+def _unpacks_as(name: str) -> str:
+    """The file a zip member's name unpacks to on some system: one key for all spellings of it."""
+    name = unicodedata.normalize("NFC", name.replace("\\", "/")).casefold()
+    return PurePosixPath(name).as_posix()
+
+
+def _one_entry_per_file(rels: dict, wanted) -> None:
+    """Refused if two entries ({entry name: relative path}) are the same graded file."""
+    seen = {}
+    for name, rel in sorted(rels.items()):
+        if rel.as_posix() in wanted:
+            if rel in seen:
+                raise Refused(f"{_shown(seen[rel])} and {_shown(name)} are both {rel} of the submission: refused "
+                              "(hand in one copy of each file)")
+            seen[rel] = name
+
+
 class _Intake:
     """Decides per entry whether it is kept (and reads it) or dropped (and notes it)."""
 
@@ -108,7 +136,9 @@ def _from_folder(src: Path, student: str, assignment: str, intake: _Intake) -> N
                 pending.append(path)
             else:
                 entries[path.relative_to(src).as_posix()] = path
-    for name, rel in _relative(list(entries), student, assignment).items():
+    rels = _relative(list(entries), student, assignment)
+    _one_entry_per_file(rels, intake.wanted)
+    for name, rel in rels.items():
         intake.offer(rel, lambda cap, path=entries[name]: read_file(path, cap, rel.as_posix()))
 
 
@@ -118,13 +148,22 @@ def _from_zip(src: Path, student: str, assignment: str, intake: _Intake) -> None
     except (zipfile.BadZipFile, OSError) as err:
         raise Refused(f"not a readable zip file ({err})") from None
     with archive:
-        members = {}
+        members, spellings = {}, {}
         for info in archive.infolist()[:MAX_ENTRIES]:
             parts = PurePosixPath(info.filename).parts
             if PurePosixPath(info.filename).is_absolute() or ".." in parts:
                 intake.result.notes.append(f"skipped {info.filename} (path leaves the submission)")
             elif not info.is_dir() and not any(p.startswith(("__MACOSX", "._", ".")) for p in parts):
+                spellings.setdefault(_unpacks_as(info.filename), []).append(info.filename)
                 members[info.filename] = info
+        rels = _relative(list(members), student, assignment)
+        for names in spellings.values():         # one file when unpacked, and grading takes one of them
+            if len(names) > 1 and any(n in rels and rels[n].as_posix() in intake.wanted for n in names):
+                what = (f"{len(names)} entries named {_shown(names[0])}" if len(set(names)) == 1 else
+                        f"entries {' and '.join(map(_shown, sorted(set(names))))}, one file when unpacked on some systems")
+                raise Refused(f"the zip holds {what}: refused (a person unpacking it may see another one "
+                              "than the one graded; hand in one copy of each file)")
+        _one_entry_per_file(rels, intake.wanted)
 
         def read(info, name, cap):
             if stat.S_ISLNK(info.external_attr >> 16):
@@ -135,7 +174,7 @@ def _from_zip(src: Path, student: str, assignment: str, intake: _Intake) -> None
                 raise Refused(f"{name} unpacks to more than {cap:,} bytes: refused")
             return data
 
-        for name, rel in _relative(list(members), student, assignment).items():
+        for name, rel in rels.items():
             intake.offer(rel, lambda cap, info=members[name], rel=rel: read(info, rel.as_posix(), cap))
 
 
