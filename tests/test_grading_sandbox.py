@@ -99,3 +99,19 @@ def test_without_sandbox_the_kernel_still_dies_with_its_runner_and_has_limits():
     cmd = box.wrap([sys.executable, "-m", "ipykernel_launcher"])
     assert cmd[:3] == [cmd[0], "--pdeathsig=KILL", "--"] and cmd[0].endswith("setpriv")
     assert "--as=6442450944" in cmd and not any("bwrap" in part for part in cmd)
+
+
+def test_a_notebooks_kernel_sees_only_its_own_labels(view):
+    """With a view of its own (grade.py builds one per notebook), a kernel finds only its splits' labels."""
+    from i2dl_course.grading import dataview
+    dataview.build(view / "nb", splits=((300, 300, 0),))
+    try:
+        entry = run(["from i2dl_utils.data.provision import load_mnist\n"
+                     "labels = load_mnist().train_labels\nassert (labels != 255).sum() == 600, (labels != 255).sum()\n"
+                     "from i2dl_utils.data import load_splits\ntry:\n    load_splits(2000, 1000)\n    refused = False\n"
+                     "except ValueError:\n    refused = True\nassert refused\nassert len(load_splits().train) == 300"],
+                    view)
+    finally:
+        import shutil
+        shutil.rmtree(view / "nb")
+    assert errors(entry["executed"]) == []

@@ -52,8 +52,10 @@ def _write_support(work: Path, support: dict) -> None:
 def run_notebook(box: Path, index: int, text: str, job: dict) -> dict:
     folder = box / str(index)                     # short: IPC socket paths have at most 107 characters
     folder.mkdir(mode=0o700)
+    view = Path(os.environ["I2DL_DATA_DIR"])              # a notebook's own view where there is one
+    data_dir = view / job["name"] if (view / job["name"] / "mnist.npz").is_file() else view
     sandbox = Sandbox(work=folder / "work", exports=folder / "exports", inputs=folder / "inputs.npz",
-                      runtime=folder / "rt", data_dir=Path(os.environ["I2DL_DATA_DIR"]),
+                      runtime=folder / "rt", data_dir=data_dir,
                       threads=job["threads"], processes=bool(os.environ.get("I2DL_RUNNER_UID")),
                       enabled=job["sandbox"])
     sandbox.prepare()
