@@ -171,7 +171,10 @@ d = folder("classifier_hidden")
 os.mkfifo(f"{d}/record.json")
 d = folder("random_shift_hidden")
 json.dump({"values": {}, "errors": {}, "models": {}}, open(f"{d}/record.json", "w"))
-for name in ("out", "again", "still", "wide", "input_after"):
+np.save(f"{d}/out.npy", np.array([Boom()], dtype=object), allow_pickle=True)
+d = folder("random_rotation_hidden")
+json.dump({"values": {}, "errors": {}, "models": {}}, open(f"{d}/record.json", "w"))
+for name in ("out", "again", "still", "slight", "half_turn"):
     np.save(f"{d}/{name}.npy", np.full((64, 1, 28, 28), np.nan, np.float32))
 d = folder("augment_offline_hidden")
 json.dump({"values": {}, "errors": {}, "models": {}}, open(f"{d}/record.json", "w"))
