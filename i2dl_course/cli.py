@@ -39,17 +39,22 @@ def cmd_data(args) -> int:
 
 def cmd_data_view(args) -> int:
     """`i2dl data --view DIR`: the students' data view alone (a cluster worker host's data)."""
-    from i2dl_utils.data.cache import digest
+    from i2dl_utils.data.mnist import UNLABELLED
     from i2dl_utils.data.sources import DataSourceError
-    from .grading.dataview import provision_view
+    from .grading.cluster import view_digest
+    from .grading.dataview import load, provision_view
     try:
         view = provision_view(Path(args.view), args.source, args.idx_dir)
     except DataSourceError as err:
         print(f"i2dl data: {err}", file=sys.stderr)
         return 1
-    print(f"students' data view: {Path(args.view).resolve()} ({len(view.train_images):,} training images of "
-          f"{view.source}, no test split; digest {digest(view)[:12]})")
-    print(f"a Dask worker on this host grades with it when started with I2DL_DATA_VIEW={Path(args.view).resolve()}")
+    folder = Path(args.view).resolve()
+    print(f"students' data view: {folder} ({len(view.train_images):,} training images of {view.source}, "
+          f"no test split; digest {view_digest(folder)[:12]})")
+    for name in config.NOTEBOOK_SPLITS:
+        labels = (load(folder / name).train_labels != UNLABELLED).sum()
+        print(f"  {name}: {labels:,} labels (that notebook's kernels see only these)")
+    print(f"a Dask worker on this host grades with it when started with I2DL_DATA_VIEW={folder}")
     return 0
 
 

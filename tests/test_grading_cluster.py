@@ -2,17 +2,22 @@
 processes, each in its own folder): the same gradebook and grades.csv as a local sequential run,
 also when a worker is killed mid-run; a lost scheduler stops the run keeping what is finished, and
 a rerun completes; a submission whose workers keep dying is an error with the reason; a worker
-host without the students' data view stops grading before anything runs."""
+host without the students' data views stops grading before anything runs, and a worker's kernel
+sees only its own notebook's labels."""
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook
 
 from i2dl_course import examples
-from i2dl_course.grading import cluster
+from i2dl_course.grading import cluster, jobs
 from i2dl_course.grading.grade import Options, grade
 from dask_cluster import LocalCluster, wait_until
 from grading import ASSIGNMENT, course_copy, gradebook_rows, notebooks, prepared_template, table, write
@@ -89,6 +94,29 @@ def test_the_cluster_grades_like_a_local_sequential_run(dask_cluster, reference,
     logs = [(root / ".grading" / ASSIGNMENT / "logs" / f"{s}.log").read_text() for s in STUDENTS]
     assert all(log.startswith("[ran on the Dask worker tcp://127.0.0.1:") for log in logs)
     assert len({log.split()[5] for log in logs}) == 2, "both workers should have run submissions"
+
+
+def test_a_worker_kernel_sees_only_its_own_notebooks_labels(dask_cluster, view):
+    """`i2dl data --view` writes each notebook's view; on a worker, notebook 1's kernel finds its 600
+    labels and no other split, notebook 2's its 3,000 (run as a task, like a submission)."""
+    check = ("from i2dl_utils.data.provision import load_mnist\n"
+             "assert (load_mnist().train_labels != 255).sum() == {}\n"
+             "from i2dl_utils.data import load_splits\ntry:\n    load_splits(2000, 1000)\n    other = True\n"
+             "except ValueError:\n    other = False\nassert other == {}")
+    cells = {"1_autoencoder": check.format(600, False), "2_batchnorm_dropout": check.format(3000, True)}
+    job = json.dumps({"order": list(cells), "support": {}, "timeout": 120, "cell_timeout": 60, "threads": 1,
+                      "sandbox": True, "inputs": {name: "" for name in cells},
+                      "notebooks": {name: nbformat.writes(new_notebook(cells=[new_code_cell(c)]))
+                                    for name, c in cells.items()}}).encode()
+    executor = cluster.Dask(dask_cluster.address, None, view, True)
+    try:
+        raw, why = executor.run("labels", job, 300, io.BytesIO())
+    finally:
+        executor.close()
+    assert why is None, why
+    for name, entry in jobs.parse(raw, list(cells)).items():
+        errors = [o for c in entry["executed"].cells for o in c.outputs if o.output_type == "error"]
+        assert errors == [], (name, errors)
 
 
 def test_a_worker_killed_mid_run_changes_no_grade(dask_cluster, reference, template, subs, tmp_path):
@@ -196,3 +224,15 @@ def test_a_tls_scheduler_needs_the_certificates_and_grades_with_them(view, templ
     assert out.returncode == 0, out.stderr
     assert table(root / "grades.csv")["demo-solution"]["total"] == "5.0"
     assert "warning" not in out.stderr
+
+
+def test_a_worker_view_without_the_notebooks_own_views_is_refused(view, tmp_path, monkeypatch):
+    """A view of an older kit (the exercise's labels only, no view per notebook) cannot grade."""
+    old = tmp_path / "old-view"
+    old.mkdir()
+    shutil.copy(view / "mnist.npz", old / "mnist.npz")
+    monkeypatch.setenv(cluster.VIEW_ENV, str(old))
+    with pytest.raises(cluster.WorkerSetupError, match="not a students' data view.*i2dl data --view DIR"):
+        cluster.worker_view(cluster.view_digest(view), sandbox=False)
+    monkeypatch.setenv(cluster.VIEW_ENV, str(view))
+    assert cluster.worker_view(cluster.view_digest(view), sandbox=False) == view.resolve()

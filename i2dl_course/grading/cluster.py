@@ -10,8 +10,9 @@ Dask worker process, only in the runner's sandboxed kernels. The coordinator alo
 answer, judges it (the test labels stay there) and writes the gradebook, feedback and grades.csv.
 
 A worker host needs the kit installed (the same version: checked), bubblewrap, and the students'
-data view written by `i2dl data --view DIR` and named by I2DL_DATA_VIEW=DIR in the worker's
-environment (checked against the coordinator's view, and refused if it holds a test split).
+data views written by `i2dl data --view DIR` (the exercise's and each notebook's: a notebook's kernel
+sees only its own notebook's labels, as on the coordinator) and named by I2DL_DATA_VIEW=DIR in the
+worker's environment (checked against the coordinator's views, and refused if one holds a test split).
 
 Faults: a worker that dies mid-task has its task run again elsewhere by the scheduler; after the
 scheduler's `distributed.scheduler.allowed-failures` (default 3) such deaths the submission is an
@@ -59,7 +60,11 @@ def kit_digest() -> str:
 
 
 def view_digest(folder: Path) -> str:
-    return dataview.cache.digest(dataview.load(folder))
+    """One digest over the views in `folder` (the exercise's and each notebook's, dataview.build_all)."""
+    h = hashlib.sha256()
+    for path in dataview.files(folder):
+        h.update(f"{path.parent.name}\0{dataview.cache.digest(dataview.load(path.parent))}\0".encode())
+    return h.hexdigest()
 
 
 _checked = {}                          # this worker process: (what, state of the files) -> digest / True
@@ -79,7 +84,7 @@ def worker_view(expected: str, sandbox: bool) -> Path:
                                f"view with `i2dl data --view DIR` and start the worker with {VIEW_ENV}=DIR")
     folder = Path(folder).resolve()
     try:
-        key = ("view", _file_state(folder / dataview.cache.CACHE_NAME))
+        key = ("view",) + tuple(_file_state(path) for path in dataview.files(folder))
         with _checked_lock:
             if key not in _checked:
                 _checked[key] = view_digest(folder)

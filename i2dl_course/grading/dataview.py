@@ -5,7 +5,10 @@ mnist.UNLABELLED. The view also holds those splits' indices, drawn from the full
 load_splits in a grading kernel returns exactly the student's splits (and refuses any other). The
 test split, whose labels decide scores, stays with the grader (i2dl_course.judges.GraderData).
 
-A cluster worker host (cluster.py) gets the view alone with `i2dl data --view DIR` (`provision_view`):
+Each notebook's kernel sees its own notebook's view (config.NOTEBOOK_SPLITS: notebook 1 600 labels,
+notebook 2 3,000), in a subfolder named for the notebook beside the view of all the exercise's splits
+(`build_all`); a notebook without a view of its own (another course's) gets that one.
+A cluster worker host (cluster.py) gets the views alone with `i2dl data --view DIR` (`provision_view`):
 the labelled test split is never written there, nor any label outside the splits."""
 from pathlib import Path
 
@@ -54,6 +57,22 @@ def build(folder: Path, mnist: Mnist = None, splits=None) -> Path:
     return folder
 
 
+def build_all(folder: Path, mnist: Mnist = None) -> Path:
+    """The view of all the exercise's labelled splits in `folder` and each notebook's own view in
+    `folder/<notebook>` (config.NOTEBOOK_SPLITS): the folder a grading run mounts."""
+    mnist = mnist or load_mnist()
+    build(folder, mnist)
+    for name, splits in config.NOTEBOOK_SPLITS.items():
+        build(Path(folder) / name, mnist, splits=splits)
+    return Path(folder)
+
+
+def files(folder: Path) -> list:
+    """The view files of a folder `build_all` wrote: the exercise's first, then each notebook's."""
+    folder = Path(folder)
+    return [folder / cache.CACHE_NAME] + [folder / name / cache.CACHE_NAME for name in config.NOTEBOOK_SPLITS]
+
+
 def load(folder: Path) -> Mnist:
     """The view in `folder`, verified (cache.CacheError if missing or corrupt, ValueError if it
     holds a test split or all training labels, i.e. it is the full cache or an older view)."""
@@ -69,12 +88,12 @@ def load(folder: Path) -> Mnist:
 def provision_view(folder: Path, source: str = "auto", idx_dir=None) -> Mnist:
     """The view for a host that only runs sandboxes (a cluster worker): from this host's verified
     cache if it has one, else fetched into memory (the download passes through a temporary folder
-    that is removed) and only the view written. Returns the view."""
+    that is removed) and only the views written (`build_all`). Returns the exercise's view."""
     try:
         mnist = cache.load(cache_path())
         if source != "auto" and not mnist.source.startswith(source + ":"):
             mnist = None
     except cache.CacheError:
         mnist = None
-    build(folder, mnist or sources.fetch(source, idx_dir))
+    build_all(folder, mnist or sources.fetch(source, idx_dir))
     return load(folder)

@@ -333,9 +333,7 @@ class Grader:
         path.unlink(missing_ok=True)
         self.snapshot = gradebook.snapshot(self.db_url, self.assignment, path)
         self.cells = {name: gradebook.cells(self.snapshot, self.assignment, name) for name in self.notebooks}
-        self.view = dataview.build(self.state.parent / "data-view")
-        for name, splits in config.NOTEBOOK_SPLITS.items():     # each notebook's kernel: its own labels only
-            dataview.build(self.view / name, splits=splits)
+        self.view = dataview.build_all(self.state.parent / "data-view")   # each notebook: its own labels only
         self.support = self.support_files()
         if self.options.scheduler:                       # the workers' hosts run the sandboxes: checked there
             from .cluster import Dask
