@@ -45,7 +45,7 @@ from i2dl_utils import config
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
 from ..reports import integrity, items, similarity
-from . import collect, dataview, feedback, gradebook, jobs, report
+from . import collect, dataview, feedback, gradebook, jobs, judging, report
 from .execute import INCIDENTS
 from .record import record_config
 from .restore import Exercise, grade_ids, restore
@@ -262,15 +262,21 @@ class Grader:
             notes += [f"{name}: export {r}" for r in entry["refused"]]
             notes += [f"{name}: {d}" for d in entry["dropped"]]
             incident |= bool(entry["incidents"] or entry["refused"])
-            judged = self.judge(name, nb, entry["exports"], inputs[name])
+            judged, failure = self.judge(name, nb, entry["exports"], inputs[name])
+            if failure:
+                notes.append(f"{name}.ipynb: {failure}")
+                incident = True
             verdicts[name] = {grade_id: (v.points, v.message) for grade_id, v in judged.items()}
             measures.update({grade_id: v.measure for grade_id, v in judged.items() if v.measure is not None})
         return Judged(sub, executed, reasons, verdicts, measures, notes, incident)
 
-    def judge(self, notebook: str, nb, exports: dict, inputs: dict) -> dict:
-        """{grade id: Verdict} for every test cell of one executed notebook, judged together."""
+    def judge(self, notebook: str, nb, exports: dict, inputs: dict):
+        """({grade id: Verdict} for every test cell of one executed notebook, judged together in a
+        limited child process (judging.py), why judging stopped early or None)."""
         errors = {c.metadata.get("nbgrader", {}).get("grade_id"): first_error(c) for c in nb.cells}
-        return self.judges.judge_notebook(notebook, self.cells[notebook]["points"], exports, inputs, errors)
+        verdicts, failure, _ = judging.judge(self.judges, notebook, self.cells[notebook]["points"], exports,
+                                             inputs, errors)
+        return verdicts, failure
 
     # -- record (main process only) ------------------------------------------------------------
     def stage(self, judged: Judged) -> Path:
