@@ -314,7 +314,10 @@ class Grader:
             result = api.autograde(self.assignment, student, force=True, create=True)
             if not result.get("success"):
                 return Outcome(student, "error", f"nbgrader failed on it: {gradebook.nbgrader_error(result)}")
-        feedback.generate(self.course, self.db_url, self.assignment, student, note=reason)
+        _, failure = feedback.render(self.course, self.db_url, self.assignment, student, reason, verdicts,
+                                     {nb: self.cells[nb]["points"] for nb in verdicts})
+        if failure:                              # the grade stands; the reason says why the page is plain
+            reason = f"{reason}; {failure}"
         self.marker(student).parent.mkdir(parents=True, exist_ok=True)
         self.marker(student).write_text(json.dumps(
             {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed,

@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import time
+import traceback
 from dataclasses import dataclass
 
 PRELOAD = ["numpy", "torch", "onnx", "onnxruntime", "i2dl_course.judges", "i2dl_course.judges.graphs",
@@ -78,8 +79,11 @@ def _child(conn, limits: Limits, step, args):
         conn.send_bytes(json.dumps(value).encode())
     try:
         step(send, *args)
-    except MemoryError:
-        conn.send_bytes(b'{"limited": "memory"}')
+    except Exception as err:                    # noqa: BLE001  said in words below, never raised further
+        near = isinstance(err, MemoryError) or _peak_address_space() > size - (NEAR_LIMIT_MB << 20)
+        if not near:
+            traceback.print_exc()               # to the grader's stderr
+        conn.send_bytes(json.dumps({"limited": "memory" if near else "error", "error": type(err).__name__}).encode())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     conn.send_bytes(json.dumps({"limited": "done", "cpu": usage.ru_utime + usage.ru_stime,
                                 "peak_mb": usage.ru_maxrss / 1024}).encode())
@@ -117,6 +121,8 @@ def run(step, args: tuple, limits: Limits) -> Result:
             if isinstance(message, dict) and "limited" in message:
                 if message["limited"] == "memory":
                     result.failure = f"needed more than the grader's {limits.memory_mb:,} MB of memory"
+                elif message["limited"] == "error":
+                    result.failure = f"failed (the grader's error {str(message.get('error'))[:40]}: see its output)"
                 elif message["limited"] == "done":
                     done = True
                     result.cpu_seconds, result.peak_mb = message["cpu"], message["peak_mb"]
