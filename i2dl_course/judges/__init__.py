@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .culprit import explain
 from .evidence import Evidence, Failed
 from .reference import Reference
 
@@ -176,7 +177,8 @@ class AssignmentJudges:
         if judge is None:
             return Verdict(0.0, "this test has no judge (a grader configuration error: tell your instructor)")
         if not isinstance(evidence, Evidence):
-            why = f" ({cell_error})" if cell_error else " (the test did not run to its end)"
+            why = f" ({explain(cell_error, self.source / f'{notebook}.ipynb')})" if cell_error \
+                else " (the test did not run to its end)"
             return Verdict(0.0, f"{evidence}{why}" if evidence is not None else f"the test could not run{why}")
         try:
             return Verdict(float(points), judge(evidence, context), context.measure)
