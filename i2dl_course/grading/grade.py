@@ -15,10 +15,14 @@ come only from judges outside them.
       the probes' exports as data (`execute`: on this machine, jobs.Local, or on a Dask worker,
       cluster.Dask; the job and its answer are plain bytes either way);
    d. the judges (i2dl_course.judges) turn the exports (each test cell's own, taken when it
-      finished: exports.py) into points and one line per test cell, a notebook's cells together.
+      finished: exports.py; read as hostile data: judges/evidence.py, judges/graphs.py) into points
+      and one line per test cell, a notebook's cells together, in a limited child process per
+      notebook (judging.py on limited.py: CPU time, memory, one thread; cells it did not judge score 0
+      with the reason); a test cell that raised before it exported names the culprit (judges/culprit.py).
 3. Record, in the main process only (the gradebook's one writer): nbgrader's Autograde with the
-   judges' points (record.py), feedback.py, and a marker with the input's hash (unchanged
-   submissions are skipped on the next run unless --force; an interrupted run resumes).
+   judges' points (record.py), the feedback rendered in a limited child (feedback.py; a plain page
+   if that fails), and a marker with the input's hash (unchanged submissions are skipped on the
+   next run unless --force; an interrupted run resumes).
 Finally report.py writes the grade table, <course root>/grades.csv.
 """
 import base64
