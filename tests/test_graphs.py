@@ -97,6 +97,19 @@ def weight(name, shape):
     return numpy_helper.from_array(np.full(shape, 0.01, np.float32), name)
 
 
+def big_linear_chain() -> bytes:
+    """One 784x784 Linear called 197 times: within the parameter limit, far over the operations per image."""
+    chain = flat() + [helper.make_node("MatMul", ["f" if i == 0 else f"h{i}", "W"], [f"h{i + 1}"]) for i in range(197)] \
+        + [helper.make_node("Identity", ["h197"], ["y"])]
+    return graph_bytes(chain, [weight("W", (784, 784))], (32, 784))
+
+
+def wide_output(repeats: int = 128) -> bytes:
+    """No weights at all; the input tiled to 784 x `repeats` outputs per image (128: 100,352)."""
+    wide = flat() + [helper.make_node("Tile", ["f", "r"], ["y"])]
+    return graph_bytes(wide, [numpy_helper.from_array(np.array([1, repeats]), "r")], (32, 784 * repeats))
+
+
 def refused(data: bytes, words: str):
     start = time.process_time()
     with pytest.raises(Failed, match=words) as err:
@@ -111,14 +124,9 @@ def test_hostile_graphs_are_refused_before_evaluation():
     refused(graph_bytes(custom, domain="com.evil"), "operator sets other than the standard ones")
     loop = flat() + [helper.make_node("RandomNormalLike", ["f"], ["y"])]
     refused(graph_bytes(loop, output_shape=(32, 784)), "does not evaluate")
-    # one big Linear called 197 times: within the parameter limit, far over the operations per image
-    chain = flat() + [helper.make_node("MatMul", ["f" if i == 0 else f"h{i}", "W"], [f"h{i + 1}"]) for i in range(197)] \
-        + [helper.make_node("Identity", ["h197"], ["y"])]
-    message = refused(graph_bytes(chain, [weight("W", (784, 784))], (32, 784)), "operations per image")
+    message = refused(big_linear_chain(), "operations per image")
     assert message.split(": ")[1].startswith("121,0"), message          # 197 x 784 x 784 multiply-adds
-    # a 4.7-million-wide value: no weights at all, over the memory budget
-    wide = flat() + [helper.make_node("Tile", ["f", "r"], ["y"])]
-    refused(graph_bytes(wide, [numpy_helper.from_array(np.array([1, 6000]), "r")], (32, 784 * 6000)), "MB for a batch")
+    refused(wide_output(6000), "MB for a batch")                         # a 4.7-million-wide value
     external = weight("W", (784, 10))
     external.data_location = TensorProto.EXTERNAL
     external.external_data.add(key="location", value="/etc/passwd")
@@ -130,9 +138,7 @@ def test_hostile_graphs_are_refused_before_evaluation():
 
 
 def test_a_100000_wide_output_is_never_run_on_the_test_images():
-    wide = flat() + [helper.make_node("Tile", ["f", "r"], ["y"])]
-    graph = parse_graph(graph_bytes(wide, [numpy_helper.from_array(np.array([1, 128]), "r")], (32, 784 * 128)),
-                        "classifier", (1, 28, 28))
+    graph = parse_graph(wide_output(128), "classifier", (1, 28, 28))
     start = time.process_time()
     with pytest.raises(Failed, match=r"gives \(100352,\) outputs per image, 10 class scores expected"):
         accuracy(graph, np.zeros((10_000, 1, 28, 28), np.float32), np.zeros(10_000, np.int64))

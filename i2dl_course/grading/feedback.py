@@ -8,11 +8,18 @@ javascript or widget outputs, text/html and text/markdown outputs cleaned), mark
 after rendering (nbgrader's templates render them without nbconvert's clean_html), `clean` in
 place of nbconvert's clean_html (which escapes headings, paragraphs and images), and output
 metadata dropped (nbconvert writes it unquoted into <img> attributes).
+
+Rendering runs in a limited child process (limited.py, `render`), each cell and text output cut at
+MAX_CELL_CHARS first (`CapCells`), so an honest big output still renders; if the child fails or
+runs out of its limits, each notebook gets a plain page instead (`plain_page`: the note, and the
+points and message of every test, escaped) and the reason says so. The grade is recorded either way.
 """
 import html
+import shutil
 from pathlib import Path
 
 import bleach
+import nbformat
 from jinja2 import pass_context
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_markdown_cell
@@ -22,6 +29,11 @@ from traitlets import Unicode
 from traitlets.config import Config, LoggingConfigurable
 
 from ..nbgrader_app import check, make_api
+from . import limited
+
+MAX_CELL_CHARS = 100_000              # a cell's source or one text output, as rendered
+MAX_OUTPUT_CHARS = 2_000_000          # one output's data (e.g. a base64 plot) before it is left out
+LIMITS = limited.Limits(cpu_seconds=60, memory_mb=2048, wall_seconds=180)
 
 TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details",
         "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
@@ -64,6 +76,33 @@ def safe_html() -> Config:
         "filters": {"clean_html": "i2dl_course.grading.feedback.clean",
                     "markdown2html": "i2dl_course.grading.feedback.SafeMarkdown"},
         "preprocessors": ["i2dl_course.grading.feedback.DropOutputMetadata"]}})
+
+
+def _cut(text: str, what: str) -> str:
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    return text[:MAX_CELL_CHARS] + f"\n\n[{what} is {len(text):,} characters long: the feedback shows the first " \
+        f"{MAX_CELL_CHARS:,}]\n"
+
+
+class CapCells(NbGraderPreprocessor):
+    """Each cell's source and text output cut at MAX_CELL_CHARS, with a note saying so; an output whose
+    data is over MAX_OUTPUT_CHARS (e.g. a huge image) is replaced by a note."""
+
+    def preprocess_cell(self, cell, resources, index):
+        cell.source = _cut(cell.source, "this cell")
+        for i, output in enumerate(cell.get("outputs", [])):
+            if "text" in output:
+                output.text = _cut(output.text, "this output")
+            data = output.get("data", {})
+            if sum(len(str(v)) for v in data.values()) > MAX_OUTPUT_CHARS:
+                cell.outputs[i] = nbformat.v4.new_output("stream", name="stdout", text=(
+                    f"[an output of {sum(len(str(v)) for v in data.values()):,} characters is not shown]\n"))
+            else:
+                for mime, value in data.items():
+                    if mime.startswith("text/") and isinstance(value, str):
+                        data[mime] = _cut(value, "this output")
+        return cell, resources
 
 
 class HideTestSource(NbGraderPreprocessor):
@@ -117,7 +156,7 @@ class GradingNote(NbGraderPreprocessor):
         return nb, resources
 
 
-PREPROCESSORS = ["nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedback.TestSummary",
+PREPROCESSORS = ["i2dl_course.grading.feedback.CapCells", "nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedback.TestSummary",
                  "i2dl_course.grading.feedback.HideTestSource",
                  "i2dl_course.grading.feedback.GradingNote",
                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
@@ -132,3 +171,40 @@ def generate(course: Config, db_url: str, assignment: str, student: str, note: s
     api = make_api(course, cfg)
     check(api.generate_feedback(assignment, student, force=True), "generate_feedback")
     return Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))
+
+
+def _render(send, course: Config, db_url: str, assignment: str, student: str, note: str):
+    send(str(generate(course, db_url, assignment, student, note)))
+
+
+def plain_page(notebook: str, note: str, verdicts: dict, points: dict, why: str) -> str:
+    """A safe page without the notebook's content: the note, and every test's points and message."""
+    rows = "".join(f"<tr><td><code>{html.escape(gid)}</code></td><td>{got:g} / {points.get(gid, 0):g}</td>"
+                   f"<td>{html.escape(' '.join(str(message).split()))}</td></tr>"
+                   for gid, (got, message) in verdicts.items())
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(notebook)}</title></head>"
+            f"<body><h1>{html.escape(notebook)}</h1><p><strong>Grading note:</strong> {html.escape(note)}</p>"
+            f"<p>{html.escape(why)}: this page shows your points and the tests' messages only.</p>"
+            f"<table><tr><th>test</th><th>points</th><th>message</th></tr>{rows}</table></body></html>\n")
+
+
+def render(course: Config, db_url: str, assignment: str, student: str, note: str, verdicts: dict,
+           points: dict, limits: limited.Limits = LIMITS):
+    """(feedback folder, None), rendered by `generate` in a limited child; or, if that failed, the
+    folder with a plain page per notebook and why ("the feedback is a plain page: rendering the
+    notebooks took more than the grader's 60 CPU seconds").
+    verdicts: {notebook: {grade id: (points, message)}}; points: {notebook: {grade id: max points}}."""
+    result = limited.run(_render, (course, db_url, assignment, student, note), limits)
+    coursedir = make_api(course, Config({"CourseDirectory": {"db_url": db_url}})).coursedir
+    folder = Path(coursedir.format_path(coursedir.feedback_directory, student, assignment))
+    if result.failure is None and result.messages:
+        return folder, None
+    failure = result.failure or "failed"
+    if folder.is_symlink():
+        folder.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for notebook, cells in verdicts.items():
+        why = f"Rendering your notebooks {failure} (their content is too large or too slow to show)"
+        (folder / f"{notebook}.html").write_text(plain_page(notebook, note, cells, points.get(notebook, {}), why))
+    return folder, f"the feedback is a plain page: rendering the notebooks {failure}"

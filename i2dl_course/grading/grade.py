@@ -15,10 +15,14 @@ come only from judges outside them.
       the probes' exports as data (`execute`: on this machine, jobs.Local, or on a Dask worker,
       cluster.Dask; the job and its answer are plain bytes either way);
    d. the judges (i2dl_course.judges) turn the exports (each test cell's own, taken when it
-      finished: exports.py) into points and one line per test cell, a notebook's cells together.
+      finished: exports.py; read as hostile data: judges/evidence.py, judges/graphs.py) into points
+      and one line per test cell, a notebook's cells together, in a limited child process per
+      notebook (judging.py on limited.py: CPU time, memory, one thread; cells it did not judge score 0
+      with the reason); a test cell that raised before it exported names the culprit (judges/culprit.py).
 3. Record, in the main process only (the gradebook's one writer): nbgrader's Autograde with the
-   judges' points (record.py), feedback.py, and a marker with the input's hash (unchanged
-   submissions are skipped on the next run unless --force; an interrupted run resumes).
+   judges' points (record.py), the feedback rendered in a limited child (feedback.py; a plain page
+   if that fails), and a marker with the input's hash (unchanged submissions are skipped on the
+   next run unless --force; an interrupted run resumes).
 Finally report.py writes the grade table, <course root>/grades.csv.
 """
 import base64
@@ -45,7 +49,7 @@ from i2dl_utils import config
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
 from ..reports import integrity, items, similarity
-from . import collect, dataview, feedback, gradebook, jobs, report
+from . import collect, dataview, feedback, gradebook, jobs, judging, report
 from .execute import INCIDENTS
 from .record import record_config
 from .restore import Exercise, grade_ids, restore
@@ -262,15 +266,21 @@ class Grader:
             notes += [f"{name}: export {r}" for r in entry["refused"]]
             notes += [f"{name}: {d}" for d in entry["dropped"]]
             incident |= bool(entry["incidents"] or entry["refused"])
-            judged = self.judge(name, nb, entry["exports"], inputs[name])
+            judged, failure = self.judge(name, nb, entry["exports"], inputs[name])
+            if failure:
+                notes.append(f"{name}.ipynb: {failure}")
+                incident = True
             verdicts[name] = {grade_id: (v.points, v.message) for grade_id, v in judged.items()}
             measures.update({grade_id: v.measure for grade_id, v in judged.items() if v.measure is not None})
         return Judged(sub, executed, reasons, verdicts, measures, notes, incident)
 
-    def judge(self, notebook: str, nb, exports: dict, inputs: dict) -> dict:
-        """{grade id: Verdict} for every test cell of one executed notebook, judged together."""
+    def judge(self, notebook: str, nb, exports: dict, inputs: dict):
+        """({grade id: Verdict} for every test cell of one executed notebook, judged together in a
+        limited child process (judging.py), why judging stopped early or None)."""
         errors = {c.metadata.get("nbgrader", {}).get("grade_id"): first_error(c) for c in nb.cells}
-        return self.judges.judge_notebook(notebook, self.cells[notebook]["points"], exports, inputs, errors)
+        verdicts, failure, _ = judging.judge(self.judges, notebook, self.cells[notebook]["points"], exports,
+                                             inputs, errors)
+        return verdicts, failure
 
     # -- record (main process only) ------------------------------------------------------------
     def stage(self, judged: Judged) -> Path:
@@ -308,7 +318,10 @@ class Grader:
             result = api.autograde(self.assignment, student, force=True, create=True)
             if not result.get("success"):
                 return Outcome(student, "error", f"nbgrader failed on it: {gradebook.nbgrader_error(result)}")
-        feedback.generate(self.course, self.db_url, self.assignment, student, note=reason)
+        _, failure = feedback.render(self.course, self.db_url, self.assignment, student, reason, verdicts,
+                                     {nb: self.cells[nb]["points"] for nb in verdicts})
+        if failure:                              # the grade stands; the reason says why the page is plain
+            reason = f"{reason}; {failure}"
         self.marker(student).parent.mkdir(parents=True, exist_ok=True)
         self.marker(student).write_text(json.dumps(
             {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .culprit import explain
 from .evidence import Evidence, Failed
 from .reference import Reference
 
@@ -39,7 +40,14 @@ class Verdict:
 
 
 class GraderData:
-    """The labelled grader-only test split, loaded on first use (grader process only)."""
+    """The labelled grader-only test split, loaded on first use (grader process only), or given
+    as `arrays()` gave them (a judging child gets the coordinator's)."""
+
+    def __init__(self, arrays: dict = None):
+        self.__dict__.update(arrays or {})
+
+    def arrays(self) -> dict:
+        return {"test_images": self.test_images, "test_labels": self.test_labels}
 
     @cached_property
     def _mnist(self):
@@ -104,10 +112,11 @@ def _cell_inputs_npz(inputs: dict) -> bytes:
 class AssignmentJudges:
     """The judges of one assignment, with the instructor's solutions from source/<assignment>."""
 
-    def __init__(self, spec: str, root: Path, assignment: str):
+    def __init__(self, spec: str, root: Path, assignment: str, data: GraderData = None):
+        self.spec, self.root, self.assignment = spec, Path(root), assignment
         self.module, module_bytes = _load(spec, root)
         self.source = Path(root) / "source" / assignment
-        self.data = GraderData()
+        self.data = data or GraderData()
         self.references = {name: Reference(self.source / f"{name}.ipynb", getattr(ns, "PRELUDE", ""))
                            for name, ns in self.module.NOTEBOOKS.items()}
         # Changes when the judges or the reference solutions change (part of the resume key).
@@ -131,10 +140,11 @@ class AssignmentJudges:
         return _cell_inputs_npz(inputs)
 
     def judge_notebook(self, notebook: str, points: dict, exports: dict, inputs: dict,
-                       cell_errors: dict = None) -> dict:
+                       cell_errors: dict = None, judged=None) -> dict:
         """{grade id: Verdict} for the test cells `points` ({grade id: points}) of one submitted
         notebook, from all its exports ({"<grade id>/<name>": bytes}), judged in the order of the
-        notebook's JUDGES (a judge may look at the verdicts of those before it)."""
+        notebook's JUDGES (a judge may look at the verdicts of those before it); `judged(grade id,
+        verdict)` is called as each one is decided."""
         evidence = {}
         for grade_id in points:
             prefix = grade_id + "/"
@@ -150,6 +160,8 @@ class AssignmentJudges:
             context = Context(inputs.get(grade_id, {}), self.references.get(notebook), self.data, evidence, verdicts)
             verdicts[grade_id] = self._judge(notebook, grade_id, max_points, evidence[grade_id], context,
                                              (cell_errors or {}).get(grade_id))
+            if judged:
+                judged(grade_id, verdicts[grade_id])
         return verdicts
 
     def judge(self, notebook: str, grade_id: str, points: float, files: dict, inputs: dict,
@@ -165,12 +177,15 @@ class AssignmentJudges:
         if judge is None:
             return Verdict(0.0, "this test has no judge (a grader configuration error: tell your instructor)")
         if not isinstance(evidence, Evidence):
-            why = f" ({cell_error})" if cell_error else " (the test did not run to its end)"
+            why = f" ({explain(cell_error, self.source / f'{notebook}.ipynb')})" if cell_error \
+                else " (the test did not run to its end)"
             return Verdict(0.0, f"{evidence}{why}" if evidence is not None else f"the test could not run{why}")
         try:
             return Verdict(float(points), judge(evidence, context), context.measure)
         except (Failed, AssertionError) as err:
             return Verdict(0.0, " ".join(str(err).split()) or "failed", context.measure)
+        except MemoryError:                # over the judging process's memory limit: it says so
+            raise
         except Exception as err:           # a judge must never stop the grading of the others
             log.exception("judge %s/%s failed", notebook, grade_id)
             return Verdict(0.0, f"the grader could not judge this test ({type(err).__name__}: {err})"[:300])

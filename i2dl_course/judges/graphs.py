@@ -210,9 +210,17 @@ class Graph:
             try:
                 out.append(self._run(chunk)[:min(self.batch, n - start)])
             except Exception as err:             # noqa: BLE001  onnxruntime's own errors
-                raise Failed(f"{self.name}: running its exported graph failed ({' '.join(str(err).split())[:120]})") \
-                    from None
+                raise Failed(f"{self.name}: running its exported graph failed ({_native(err)})") from None
         return torch.from_numpy(np.concatenate(out).astype(np.float32))
+
+
+def _native(err: Exception) -> str:
+    """A native library's error in one line, or MemoryError if it could not allocate (the judging
+    process's limit, reported as such: judging.py)."""
+    text = " ".join(str(err).split())
+    if "bad_alloc" in text or "allocate" in text.lower():
+        raise MemoryError(text[:120])
+    return text[:120]
 
 
 def parse_graph(data: bytes, what: str, input_shape: tuple) -> Graph:
@@ -254,7 +262,7 @@ def parse_graph(data: bytes, what: str, input_shape: tuple) -> Graph:
         onnx.checker.check_model(model)
         inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as err:                         # noqa: BLE001  onnx's validation and inference errors
-        raise Failed(f"{what}: its exported graph is not valid ({' '.join(str(err).split())[:120]})") from None
+        raise Failed(f"{what}: its exported graph is not valid ({_native(err)})") from None
     values = list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output)
     shapes, itemsizes = {}, {}
     for value in values:
