@@ -17,6 +17,7 @@ from .grading.grade import Grader, Options
 from .grading.sandbox import SandboxUnavailable
 
 STUDENT = "you"
+PLACEHOLDER = "YOUR ANSWER HERE"       # nbgrader's ClearSolutions text for an answer cell
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Result:
     lines: list          # (notebook, grade id, points, max points, message) in the notebooks' order
     notes: list          # how the grading went (restored cells, errors, ...), one line each
     sandboxed: bool
+    by_hand: list = ()   # (notebook, grade id, max points, words written) of the answers graded by hand
 
     @property
     def total(self) -> tuple:
@@ -76,7 +78,17 @@ def check(folder, assignment: str = config.ASSIGNMENT, notebooks: list = None, s
         for grade_id in gradebook.test_order(grader.root, assignment, name, points):
             got, message = judged.verdicts[name].get(grade_id, (0.0, "not judged"))
             lines.append((f"{name}.ipynb", grade_id, float(got), points[grade_id], message))
-    return Result(lines, judged.notes, sandbox)
+    by_hand = [(f"{name}.ipynb", grade_id, most, answer_words(judged.executed[name], grade_id))
+               for name in names for grade_id, most in grader.cells[name]["manual"].items()]
+    return Result(lines, judged.notes, sandbox, by_hand)
+
+
+def answer_words(nb, grade_id: str) -> int:
+    """Words in the notebook's answer cell `grade_id` other than the release's placeholder (0: none)."""
+    for cell in (nb.cells if nb is not None else []):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return len(cell.source.replace(PLACEHOLDER, " ").split())
+    return 0
 
 
 def report(result: Result) -> str:
@@ -89,7 +101,11 @@ def report(result: Result) -> str:
             notebook = name
         mark = "✓" if got >= most else "✗"
         out.append(f"  {mark} {grade_id:<{width}}  {got:g} / {most:g}  {message}")
+    for name, grade_id, most, words in result.by_hand:
+        said = f"you wrote {words} words" if words else "still the placeholder: write your answer there"
+        out.append(f"  ✍ {grade_id} ({name})  - / {most:g}  graded by hand after the hand-in; {said}")
     out += [f"note: {note}" for note in result.notes]
     got, most = result.total
-    out.append(f"total: {got:g} / {most:g}")
+    by_hand = sum(line[2] for line in result.by_hand)
+    out.append(f"total: {got:g} / {most:g}" + (f" (+ up to {by_hand:g} graded by hand)" if by_hand else ""))
     return "\n".join(out)

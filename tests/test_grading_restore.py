@@ -263,6 +263,20 @@ def test_an_answer_retyped_as_markdown_runs_as_code_with_its_text(course):
     assert cell(out, "batchnorm_backward").cell_type == "code" and cell(out, "batchnorm_backward").source == text
 
 
+def test_a_written_answer_keeps_its_text_also_when_retyped_as_code(course):
+    """The answer graded by hand (markdown) is the student's: never restored from the exercise."""
+    nb = solved(course, "1_autoencoder")
+    text = "My own answer: a shift by one pixel changes many pixels."
+    cell(nb, "mse_written_answer").source = text
+    out, notes = restored(course, nb, "1_autoencoder")
+    assert notes == [] and cell(out, "mse_written_answer").source == text
+    answer = cell(nb, "mse_written_answer")
+    answer.cell_type, answer.outputs, answer.execution_count = "code", [], None
+    out, notes = restored(course, nb, "1_autoencoder")
+    assert notes == ["answer cell mse_written_answer had been turned into code; it is markdown again, keeping its text"]
+    assert cell(out, "mse_written_answer").cell_type == "markdown" and cell(out, "mse_written_answer").source == text
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_everything_at_once(course, notebook):
     nb = solved(course, notebook)

@@ -61,10 +61,13 @@ def test_graded_cells_have_metadata_unique_ids_and_points(path):
             continue
         assert meta.get("grade_id"), f"nbgrader cell without grade_id: {text[:60]!r}"
         ids.append(meta["grade_id"])
-        if meta.get("solution"):
+        if meta.get("solution") and cell.cell_type == "code":
             assert "BEGIN SOLUTION" in text and "# TODO" in text, f"{meta['grade_id']}: needs a TODO hint and markers"
         if meta.get("grade"):
-            assert meta.get("points", 0) > 0, f"{meta['grade_id']}: a test cell needs points"
+            assert meta.get("points", 0) > 0, f"{meta['grade_id']}: a graded cell needs points"
+        if meta.get("grade") and meta.get("solution"):     # a written answer, graded by hand: the student's to edit
+            assert cell.cell_type == "markdown" and not meta.get("locked"), f"{meta['grade_id']}: an open markdown cell"
+        elif meta.get("grade"):
             assert meta.get("locked"), f"{meta['grade_id']}: test cells must be locked"
     assert len(ids) == len(set(ids)), "grade ids must be unique"
     assert ids, "a source notebook without graded cells"

@@ -24,7 +24,7 @@ from jinja2 import pass_context
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_markdown_cell
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from traitlets import Unicode
 from traitlets.config import Config, LoggingConfigurable
 
@@ -125,14 +125,34 @@ def _cell_text(text: str) -> str:
     return html.escape(" ".join(str(text).split())).replace("|", "&#124;")
 
 
+class GetGradesByHand(GetGrades):
+    """nbgrader's GetGrades, also marking the cells graded by hand whose points a grader has given
+    (metadata nbgrader.graded_by_hand; nbgrader shows 0 points for those not graded yet)."""
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(cell.metadata.nbgrader["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        cell.metadata.nbgrader["graded_by_hand"] = grade.manual_score is not None
+
+
 class TestSummary(NbGraderPreprocessor):
     """A table at the top: every test by name, what it checks, its points and the judge's message
-    (its verdict output), as `i2dl check` prints them."""
+    (its verdict output), as `i2dl check` prints them; then each answer graded by hand (a written
+    answer) with the grader's points and comment, or that it is not graded yet."""
 
     def preprocess(self, nb, resources):
         rows = []
         for cell in nb.cells:
-            if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code":
+            if utils.is_grade(cell) and utils.is_solution(cell):
+                meta = cell.metadata.nbgrader
+                if meta.get("graded_by_hand"):
+                    got, comment = f"{meta['score']:g} / {meta['points']:g}", meta.get("comment") or "no comment"
+                else:
+                    got, comment = f"- / {meta['points']:g}", "not graded by hand yet"
+                rows.append(f"| ✍ `{_cell_text(meta['grade_id'])}` | your written answer, graded by hand | "
+                            f"{_cell_text(got)} | {_cell_text(comment)} |")
+            elif utils.is_grade(cell) and cell.cell_type == "code":
                 meta = cell.metadata.nbgrader
                 verdict = next((o.get("text") or o.get("evalue") or "" for o in cell.get("outputs", [])), "")
                 message = verdict.split("points: ", 1)[-1]
@@ -156,7 +176,8 @@ class GradingNote(NbGraderPreprocessor):
         return nb, resources
 
 
-PREPROCESSORS = ["i2dl_course.grading.feedback.CapCells", "nbgrader.preprocessors.GetGrades", "i2dl_course.grading.feedback.TestSummary",
+PREPROCESSORS = ["i2dl_course.grading.feedback.CapCells", "i2dl_course.grading.feedback.GetGradesByHand",
+                 "i2dl_course.grading.feedback.TestSummary",
                  "i2dl_course.grading.feedback.HideTestSource",
                  "i2dl_course.grading.feedback.GradingNote",
                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]

@@ -83,13 +83,15 @@ def snapshot(db_url: str, assignment: str, path: Path) -> str:
 
 
 def cells(db_url: str, assignment: str, notebook: str) -> dict:
-    """{"all": grade ids of the notebook's nbgrader cells, "points": {grade id: max score} of its test cells}."""
+    """{"all": grade ids of the notebook's nbgrader cells, "points": {grade id: max score} of its test
+    cells (judged), "manual": {grade id: max score} of its answer cells graded by hand (e.g. a written answer)}."""
     with Gradebook(db_url) as gb:
         nb = gb.find_notebook(notebook, assignment)
         solutions = {c.name for c in nb.solution_cells}
+        judged = {c.name for c in nb.grade_cells if c.name not in solutions and c.cell_type == "code"}
         return {"all": sorted(c.name for c in nb.source_cells),
-                "points": {c.name: float(c.max_score) for c in nb.grade_cells
-                           if c.name not in solutions and c.cell_type == "code"}}
+                "points": {c.name: float(c.max_score) for c in nb.grade_cells if c.name in judged},
+                "manual": {c.name: float(c.max_score) for c in nb.grade_cells if c.name not in judged}}
 
 
 def test_order(root: Path, assignment: str, notebook: str, points: dict) -> list:

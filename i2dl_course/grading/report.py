@@ -1,7 +1,10 @@
 """The grade table: one row per student, as a CSV (an nbgrader export plugin) and as a summary.
 
-CSV columns: student_id, total, max_score, one column of points per test cell (its grade id;
-"<notebook>/<grade id>" where two notebooks share an id), status, reason.
+CSV columns: student_id, total, max_score, one column of points per graded cell (its grade id;
+"<notebook>/<grade id>" where two notebooks share an id), status, reason. Where the assignment has
+cells graded by hand (a written answer: an answer cell with points), also "<column> comment" after
+each such cell's points (empty until a grader has given them, in the formgrader) and
+"to_grade_by_hand": how many of the submission's such cells have no points yet.
 status: "graded" (every notebook ran to its end; the reason names the first cell whose code
 failed), "problem" (graded, but a limit, a crash or a bad file stopped part of it: the reason says
 what), "error" (not graded: the reason says why), "not submitted".
@@ -23,9 +26,11 @@ def rows(gradebook: Gradebook, assignment: str, outcomes: dict) -> tuple:
     """
     a = gradebook.find_assignment(assignment)
     cells = [(nb.name, c.name) for nb in a.notebooks for c in nb.grade_cells]
+    by_hand = {(nb.name, c.name) for nb in a.notebooks for c in nb.solution_cells} & set(cells)
     ids = [name for _, name in cells]
     column = {cell: cell[1] if ids.count(cell[1]) == 1 else f"{cell[0]}/{cell[1]}" for cell in cells}
-    columns = FIXED + [column[c] for c in cells] + ["status", "reason"]
+    columns = FIXED + [name for c in cells for name in [column[c]] + [f"{column[c]} comment"] * (c in by_hand)]
+    columns += ["to_grade_by_hand"] * bool(by_hand) + ["status", "reason"]
     table = {}
     for student in gradebook.students:
         row = {"student_id": student.id, "max_score": a.max_score}
@@ -35,9 +40,20 @@ def rows(gradebook: Gradebook, assignment: str, outcomes: dict) -> tuple:
             row.update(total=0.0, status="not submitted", reason="")
         else:
             row["total"] = max(0.0, sub.score - (sub.late_submission_penalty or 0.0))
+            pending = 0
             for nb in sub.notebooks:
+                comments = {c.name: c.comment for c in nb.comments}
                 for grade in nb.grades:
-                    row[column[(nb.name, grade.name)]] = grade.score
+                    cell = (nb.name, grade.name)
+                    if cell not in by_hand:
+                        row[column[cell]] = grade.score
+                    elif grade.manual_score is None:
+                        pending += 1
+                    else:
+                        row[column[cell]] = grade.manual_score
+                        row[f"{column[cell]} comment"] = comments.get(grade.name) or ""
+            if by_hand:
+                row["to_grade_by_hand"] = pending
             row["status"], row["reason"] = outcomes.get(student.id, ("graded", ""))
         table[student.id] = row
     for student, (status, reason) in outcomes.items():
