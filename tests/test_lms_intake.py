@@ -124,7 +124,16 @@ def test_a_student_over_the_size_cap_is_listed_and_not_graded(tmp_path, monkeypa
                                                   "B_2_assignsubmission_file_/tiny.ipynb": b"z" * 900}),
                     "moodle", tmp_path / "out")
     assert [p.name for p in result.folder.iterdir()] == ["2.zip"]
-    assert result.unmapped == ["1: the files of LMS id 1 unpack to more than 1,000 bytes: not graded"]
+    assert result.unmapped == ["1: the files of LMS id 1 unpack to more than 1,000 bytes (or the download to "
+                               f"more than {lms.MAX_TOTAL_BYTES:,}): not graded"]
+
+
+def test_the_download_as_a_whole_is_capped_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(lms, "MAX_TOTAL_BYTES", 1500)
+    result = intake(download(tmp_path / "d.zip", {f"S_{i}_assignsubmission_file_/tiny.ipynb": b"x" * 600
+                                                  for i in (1, 2, 3)}), "moodle", tmp_path / "out")
+    assert sorted(result.students) == ["1", "2"] and len(result.unmapped) == 1
+    assert result.unmapped[0].startswith("3: the files of LMS id 3 unpack to more than")
 
 
 def test_unusable_inputs_are_refused_in_one_line(tmp_path):

@@ -13,12 +13,13 @@ and two LMS ids for one student are each listed in one line and not graded: noth
 
 The download is hostile: it is read with zipfile member by member, never extracted; members
 with absolute or `..` paths and symbolic links are skipped; at most MAX_ENTRIES members; each is
-copied with a cap (sizes in zip headers are not trusted), MAX_STUDENT_BYTES per student (more:
-not graded, listed). A student's files become a zip of their own that collect.py then reads as
-any submission (notebooks and allowed extra files only, clashing names refused); a student who
-uploaded one zip (what `i2dl handin` writes) gets that zip as it is. Neither format names the
-submission time; Canvas's late marker is kept in the manifest (lms.json beside the folder),
-with each student's LMS id, name and file ids, which the feedback zip needs.
+copied with a cap (sizes in zip headers are not trusted), MAX_STUDENT_BYTES per student and
+MAX_TOTAL_BYTES per download (more: not graded, listed). A student's files become a zip of their
+own that collect.py then reads as any submission (notebooks and allowed extra files only,
+clashing names refused); a student who uploaded one zip (what `i2dl handin` writes) gets that
+zip as it is. Neither format names the submission time; Canvas's late marker is kept in the
+manifest (lms.json beside the folder), with each student's LMS id, name and file ids, which the
+feedback zip needs.
 """
 import csv
 import json
@@ -34,6 +35,7 @@ from ..grading.collect import STUDENT_ID
 
 MAX_ENTRIES = 50_000                  # members looked at in one download
 MAX_STUDENT_BYTES = 256 << 20         # unpacked bytes copied per student (all their files)
+MAX_TOTAL_BYTES = 16 << 30            # unpacked bytes copied from one download
 CHUNK = 1 << 20
 SKIPPED_PARTS = ("__MACOSX", ".")     # path parts starting with these are not a student's files
 
@@ -136,20 +138,24 @@ def _copy(archive, member: str, dst, budget: list) -> None:
             budget[0] -= len(chunk)
 
 
-def _write(archive, sub: Submission, out: Path) -> bool:
+def _write(archive, sub: Submission, out: Path, left: list) -> bool:
     """out: the student's zip (their one uploaded zip as it is, else their files packed); False
-    (and no file) if their files unpack to more than MAX_STUDENT_BYTES."""
-    budget = [MAX_STUDENT_BYTES]
+    (and no file) if their files unpack to more than MAX_STUDENT_BYTES or left[0] (the download's
+    bytes still allowed, reduced by what was copied)."""
+    budget = [min(MAX_STUDENT_BYTES, left[0])]
+    start = budget[0]
     try:
         if len(sub.members) == 1 and sub.members[0][0].lower().endswith(".zip") and "/" not in sub.members[0][0]:
             with open(out, "wb") as dst:
                 _copy(archive, sub.members[0][1], dst, budget)
+            left[0] -= start - budget[0]
             return True
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as packed, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)          # "Duplicate name": kept for collect.py
             for inner, member in sorted(sub.members):
                 with packed.open(inner, "w") as dst:
                     _copy(archive, member, dst, budget)
+        left[0] -= start - budget[0]
         return True
     except _TooLarge:
         out.unlink()
@@ -173,7 +179,7 @@ def intake(download: Path, lms: str, folder: Path, roster: dict = None) -> Intak
     result = Intake(folder)
     with archive:
         found, result.unmapped, result.notes = scan(archive, lms)
-        owners = {}
+        owners, left = {}, [MAX_TOTAL_BYTES]
         for lms_id, sub in sorted(found.items()):
             student = lms_id if roster is None else roster.get(lms_id)
             label = f"{_shown(sub.name)} (LMS id {lms_id}, {len(sub.members)} files)"
@@ -189,11 +195,12 @@ def intake(download: Path, lms: str, folder: Path, roster: dict = None) -> Intak
                 ids = ", ".join(s.lms_id for s in subs)
                 result.unmapped.append(f"{student}: LMS ids {ids} all map to this student: none graded")
                 continue
-            if _write(archive, subs[0], folder / f"{student}.zip"):
+            if _write(archive, subs[0], folder / f"{student}.zip", left):
                 result.students[student] = subs[0]
             else:
                 result.unmapped.append(f"{student}: the files of LMS id {subs[0].lms_id} unpack to more than "
-                                       f"{MAX_STUDENT_BYTES:,} bytes: not graded")
+                                       f"{MAX_STUDENT_BYTES:,} bytes (or the download to more than "
+                                       f"{MAX_TOTAL_BYTES:,}): not graded")
     manifest = {"lms": lms, "download": str(Path(download).resolve()),
                 "students": {s: asdict(sub) for s, sub in result.students.items()}}
     (folder.parent / "lms.json").write_text(json.dumps(manifest, indent=1))
