@@ -1,4 +1,5 @@
-"""The `i2dl` command: start | handin (students); data | release | grade | export | similarity | demo (each has --help)."""
+"""The `i2dl` command: start | handin (students); data | release | grade | export | similarity | demo (each has
+--help)."""
 import argparse
 import os
 import sys

@@ -68,7 +68,8 @@ def read_totals(grades_csv: Path) -> tuple:
             if status in GRADED:
                 totals[student] = float(row["total"])
             else:
-                missing[student] = f"{status}: {row.get('reason', '')}".rstrip(": ")
+                reason = row.get("reason", "")
+                missing[student] = f"{status}: {reason}" if reason else status
     return totals, missing
 
 
