@@ -73,13 +73,15 @@ def test_moodle_download_is_mapped_through_the_roster(tmp_path):
     assert manifest["students"]["s1002"]["name"] == "Richard Roe"
 
 
-def test_moodle_without_folders_and_a_regraded_download_replace_the_folder(tmp_path):
+def test_moodle_without_folders_or_with_41_folders_and_a_new_download_replaces_the_folder(tmp_path):
     out = tmp_path / "out"
     (out / "stale").mkdir(parents=True)
-    result = intake(download(tmp_path / "flat.zip", {"Jane Doe_77_assignsubmission_file_tiny.ipynb": NOTEBOOK}),
+    result = intake(download(tmp_path / "flat.zip", {"Jane Doe_77_assignsubmission_file_tiny.ipynb": NOTEBOOK,
+                                                     "Jim Doe_78_assignsubmission_file/tiny.ipynb": NOTEBOOK}),
                     "moodle", out)
-    assert [p.name for p in out.iterdir()] == ["77.zip"] and result.unmapped == []      # no roster: the LMS id
-    assert collect.collect("77", out / "77.zip", "tiny", ["tiny"]).files == {"tiny.ipynb": NOTEBOOK}
+    assert sorted(p.name for p in out.iterdir()) == ["77.zip", "78.zip"] and result.unmapped == []   # LMS ids
+    for student in ("77", "78"):
+        assert collect.collect(student, out / f"{student}.zip", "tiny", ["tiny"]).files == {"tiny.ipynb": NOTEBOOK}
 
 
 def test_canvas_names_late_marker_and_attachment_ids(tmp_path):
