@@ -1,4 +1,5 @@
-"""The `i2dl` command: start | handin (students); data | release | grade | similarity | demo (each has --help)."""
+"""The `i2dl` command: start | handin (students); data | release | grade | export | similarity | demo (each has
+--help)."""
 import argparse
 import os
 import sys
@@ -93,6 +94,10 @@ def cmd_grade(args) -> int:
         warning = _scheduler_warning(args.scheduler, all(tls))
         if warning:
             print(f"i2dl grade: warning: {warning}", file=sys.stderr)
+    if args.lms or args.roster or args.submissions.is_file():
+        code = _lms_intake(args)
+        if code:
+            return code
     workers = args.workers or (None if args.scheduler else max(1, min(4, os.cpu_count() or 1)))
     options = Options(assignment=args.assignment, workers=workers, db_url=args.db, timeout=args.timeout,
                       sandbox=not args.no_sandbox, force=args.force, seed=args.seed, scheduler=args.scheduler,
@@ -106,6 +111,75 @@ def cmd_grade(args) -> int:
         print(f"i2dl grade: stopped: {err}", file=sys.stderr)
         return 3
     _print_run(run)
+    return 0
+
+
+def _lms_intake(args) -> int:
+    """`i2dl grade DOWNLOAD.zip --lms ...`: lay the download out as one zip per student in the grading
+    state and grade that folder (args.submissions is set to it); 0, or the exit code."""
+    from .lms.intake import IntakeError, intake, load_roster
+    if not args.lms:
+        print("i2dl grade: an LMS download needs --lms moodle|canvas (and --roster FILE unless the LMS ids "
+              "are the student ids)", file=sys.stderr)
+        return 2
+    folder = config.course_root() / ".grading" / args.assignment / "lms" / "submissions"
+    try:
+        roster = load_roster(args.roster) if args.roster else None
+        result = intake(args.submissions, args.lms, folder, roster)
+    except (IntakeError, OSError) as err:
+        print(f"i2dl grade: {err}", file=sys.stderr)
+        return 2
+    for line in result.notes + result.unmapped:
+        print(f"i2dl grade: {line}", file=sys.stderr)
+    print(f"{args.lms} download: {len(result.students)} submissions mapped to student ids in {folder}"
+          + (f", {len(result.unmapped)} entries not graded (listed above)" if result.unmapped else ""))
+    args.submissions = folder
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .lms import feedback_zip, gradebook_csv
+    from .lms.intake import IntakeError, manifest
+    root = config.course_root()
+    if not (args.template or args.feedback_zip):
+        print("i2dl export: give --template FILE (with --match and --column) and/or --feedback-zip FILE",
+              file=sys.stderr)
+        return 2
+    if args.template:
+        if not (args.match and args.column):
+            print("i2dl export: --template needs --match COLUMN and --column NAME", file=sys.stderr)
+            return 2
+        out = args.out or args.template.with_name(f"{args.template.stem}-graded.csv")
+        try:
+            filled = gradebook_csv.export(args.template, out, args.match, args.column,
+                                          args.grades or root / "grades.csv", args.missing_as_zero)
+        except (gradebook_csv.TemplateError, OSError, KeyError, ValueError) as err:
+            print(f"i2dl export: {err}", file=sys.stderr)
+            return 2
+        for student in filled.not_in_template:
+            print(f"i2dl export: {student}: graded, but no row of the template has it in {args.match!r}",
+                  file=sys.stderr)
+        for value in filled.no_grade:
+            print(f"i2dl export: {value}: no grade in the kit (not submitted)"
+                  + (": 0 written" if args.missing_as_zero else ": left as it was"), file=sys.stderr)
+        for line in filled.not_graded:
+            print(f"i2dl export: {line}: not graded: left as it was", file=sys.stderr)
+        for line in filled.ambiguous:
+            print(f"i2dl export: {line}: ambiguous: left as it was", file=sys.stderr)
+        print(f"gradebook: {out} ({len(filled.written)} cells of {args.column!r} filled)")
+    if args.feedback_zip:
+        try:
+            packed = feedback_zip.pack(root / "feedback", args.assignment,
+                                       manifest(root / ".grading" / args.assignment / "lms"), args.feedback_zip)
+        except (IntakeError, OSError) as err:
+            print(f"i2dl export: {err}", file=sys.stderr)
+            return 2
+        for student in packed.not_in_lms:
+            print(f"i2dl export: {student}: feedback, but no submission of the LMS download: not in the zip",
+                  file=sys.stderr)
+        for student in packed.no_feedback:
+            print(f"i2dl export: {student}: no feedback yet", file=sys.stderr)
+        print(f"feedback zip: {args.feedback_zip} ({len(packed.entries)} files)")
     return 0
 
 
@@ -294,7 +368,33 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--tls-cert", metavar="FILE", help="with a tls:// scheduler: this client's certificate")
     grd.add_argument("--tls-key", metavar="FILE", help="with a tls:// scheduler: this client's private key "
                                                        "(without the three --tls options: Dask's configuration)")
+    grd.add_argument("--lms", choices=["moodle", "canvas"],
+                     help="SUBMISSIONS is this LMS's download of all submissions (a .zip): grade it as it comes "
+                          "(README, The LMS round trip)")
+    grd.add_argument("--roster", type=Path, metavar="FILE",
+                     help="with --lms: CSV with columns lms_id (Moodle participant id, Canvas user id) and "
+                          "student_id (default: the LMS id is the student id)")
     grd.set_defaults(func=cmd_grade)
+
+    exp = sub.add_parser("export", help="fill an LMS's gradebook CSV with the totals; feedback as a zip for the LMS",
+                         description="Fill the column NAME of a gradebook CSV exported from the LMS (Canvas, "
+                                     "Moodle) with the totals of grades.csv, on the rows whose COLUMN is a "
+                                     "student id (whitespace and case ignored); all else stays as it was. "
+                                     "Unmatched students and rows are listed on stderr. --feedback-zip packs "
+                                     "the feedback for the LMS of the last `i2dl grade --lms` intake.")
+    exp.add_argument("--template", type=Path, metavar="FILE", help="the gradebook CSV as the LMS exported it")
+    exp.add_argument("--match", metavar="COLUMN", help="the template's column holding student ids (e.g. 'SIS "
+                                                       "Login ID', 'ID number', 'Email address')")
+    exp.add_argument("--column", metavar="NAME", help="the template's column to fill (the assignment's)")
+    exp.add_argument("--out", type=Path, metavar="FILE", help="the filled CSV (default: FILE-graded.csv beside it)")
+    exp.add_argument("--missing-as-zero", action="store_true",
+                     help="write 0 for students without a submission (default: their cell stays as it was)")
+    exp.add_argument("--grades", type=Path, metavar="FILE", help="the grade table (default: grades.csv of the "
+                                                                 "course root)")
+    exp.add_argument("--feedback-zip", type=Path, metavar="FILE", help="write every student's feedback HTML as a "
+                                                                       "zip the LMS takes (README)")
+    exp.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
+    exp.set_defaults(func=cmd_export)
 
     sim = sub.add_parser("similarity", help="report pairs of students whose code for a task overlaps (copies)",
                          description="Compare every solution cell (grade id) of every submission with the same "

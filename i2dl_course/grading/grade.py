@@ -49,7 +49,7 @@ from i2dl_utils import config
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
 from ..reports import integrity, items, similarity
-from . import collect, dataview, feedback, gradebook, jobs, judging, report
+from . import collect, dataview, deadlines, feedback, gradebook, jobs, judging, report
 from .execute import INCIDENTS
 from .record import record_config
 from .restore import Exercise, grade_ids, restore
@@ -141,6 +141,7 @@ class Grader:
         self.db_url = options.db_url or self.course.CourseDirectory.db_url
         self.cell_timeout = int(self.course.Execute.get("timeout", 30))
         self.extra_files = list(self.course.Grading.get("extra_files", collect.EXTRA_FILES))
+        self.deadlines = deadlines.Deadlines(self.course, self.root, self.assignment)   # ValueError: bad file
         spec = self.course.Grading.get("judges", {}).get(self.assignment)
         if not spec:
             raise ValueError(f"nbgrader_config.py names no judges for {self.assignment} (c.Grading.judges)")
@@ -421,6 +422,7 @@ class Grader:
             done = json.loads(path.read_text())
             recorded[path.stem] = (done["status"], done["reason"])
         recorded.update({o.student: (o.status, o.reason) for o in outcomes})
+        recorded = self.deadlines.record(self.course, self.db_url, recorded)   # late penalties, every run
         csv = report.write_csv(self.root / "grades.csv", self.db_url, self.assignment, recorded)
         counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
         outcomes.sort(key=lambda o: o.student)
