@@ -100,21 +100,18 @@ class Deadlines:
             gb.db.commit()
         return result
 
-    def record(self, course, db_url: str, recorded: dict) -> dict:
+    def record(self, db_url: str, recorded: dict, feedback) -> dict:
         """apply(), then for every late student or changed penalty: the reason with the late line
-        and the feedback generated again with it. recorded: {student: (status, reason)}, as returned."""
-        from . import feedback
+        and the feedback generated again with it, by `feedback(student, note)` (None, or why the
+        page is plain). recorded: {student: (status, reason)}, as returned."""
         recorded = dict(recorded)
         for student, (late, changed) in self.apply(db_url).items():
             if not (late or changed) or student not in recorded:
                 continue
             status, reason = recorded[student]
             note = f"{reason}; {late.line()}" if late else reason
-            try:
-                feedback.generate(course, db_url, self.assignment, student, note=note)
-            except Exception as err:       # the grades stand; the page is from the grading itself
-                note += f" (feedback not updated: {type(err).__name__})"
-            recorded[student] = (status, note)
+            failure = feedback(student, note)
+            recorded[student] = (status, f"{note}; {failure}" if failure else note)
         return recorded
 
 

@@ -319,8 +319,7 @@ class Grader:
             result = api.autograde(self.assignment, student, force=True, create=True)
             if not result.get("success"):
                 return Outcome(student, "error", f"nbgrader failed on it: {gradebook.nbgrader_error(result)}")
-        _, failure = feedback.render(self.course, self.db_url, self.assignment, student, reason, verdicts,
-                                     {nb: self.cells[nb]["points"] for nb in verdicts})
+        failure = self.feedback(student, reason, verdicts)
         if failure:                              # the grade stands; the reason says why the page is plain
             reason = f"{reason}; {failure}"
         self.marker(student).parent.mkdir(parents=True, exist_ok=True)
@@ -329,6 +328,16 @@ class Grader:
              "measures": judged.measures, "verdicts": verdicts}))
         shutil.rmtree(self.state / "stage" / student, ignore_errors=True)
         return Outcome(student, status, reason)
+
+    def feedback(self, student: str, note: str, verdicts: dict = None) -> str:
+        """Render the student's feedback in a limited child (feedback.render): None, or why the page
+        is a plain one. verdicts: {notebook: {grade id: [points, message]}}, default the marker's."""
+        if verdicts is None:
+            marker = self.marker(student)
+            verdicts = json.loads(marker.read_text()).get("verdicts", {}) if marker.is_file() else {}
+        _, failure = feedback.render(self.course, self.db_url, self.assignment, student, note, verdicts,
+                                     {nb: self.cells[nb]["points"] for nb in verdicts if nb in self.cells})
+        return failure
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self) -> Run:
@@ -422,7 +431,7 @@ class Grader:
             done = json.loads(path.read_text())
             recorded[path.stem] = (done["status"], done["reason"])
         recorded.update({o.student: (o.status, o.reason) for o in outcomes})
-        recorded = self.deadlines.record(self.course, self.db_url, recorded)   # late penalties, every run
+        recorded = self.deadlines.record(self.db_url, recorded, self.feedback)   # late penalties, every run
         csv = report.write_csv(self.root / "grades.csv", self.db_url, self.assignment, recorded)
         counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
         outcomes.sort(key=lambda o: o.student)
