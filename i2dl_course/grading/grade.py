@@ -461,8 +461,9 @@ class Grader:
         after = regrade.auto_scores(self.db_url, self.assignment, before)
         messages = {s: regrade.marker_messages(regrade.read_marker(self.marker(s)) or {}) for s in after}
         changes = regrade.write_changes(self.root / "changes.csv", regrade.changes(before, after, whys, messages))
-        counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes),
-                  "re-judged": sum(not o.unchanged for o in rejudged)}
+        counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
+        if cells is not None:
+            counts["re-judged"] = sum(not o.unchanged for o in rejudged)
         outcomes.sort(key=lambda o: o.student)
         reports = self.similarity()              # also writes the integrity review (self.integrity)
         return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, reports, self.integrity,
