@@ -86,6 +86,7 @@ def cmd_grade(args) -> int:
     from .grading.grade import Options, grade
     from .grading.sandbox import SandboxUnavailable
     from .grading.jobs import Stop
+    from .grading.verify import verify
     tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
     if any(tls) and not all(tls):
         print("i2dl grade: --tls-ca-file, --tls-cert and --tls-key go together", file=sys.stderr)
@@ -94,6 +95,9 @@ def cmd_grade(args) -> int:
         warning = _scheduler_warning(args.scheduler, all(tls))
         if warning:
             print(f"i2dl grade: warning: {warning}", file=sys.stderr)
+    if args.verify and (args.cell or args.force):
+        print("i2dl grade: --verify changes no grade: it goes with neither --cell nor --force", file=sys.stderr)
+        return 2
     if args.lms or args.roster or args.submissions.is_file():
         code = _lms_intake(args)
         if code:
@@ -101,8 +105,10 @@ def cmd_grade(args) -> int:
     workers = args.workers or (None if args.scheduler else max(1, min(4, os.cpu_count() or 1)))
     options = Options(assignment=args.assignment, workers=workers, db_url=args.db, timeout=args.timeout,
                       sandbox=not args.no_sandbox, force=args.force, seed=args.seed, scheduler=args.scheduler,
-                      tls=tls if all(tls) else None)
+                      tls=tls if all(tls) else None, students=tuple(args.student or ()), cells=tuple(args.cell or ()))
     try:
+        if args.verify:
+            return _print_verification(verify(args.submissions, options=options))
         run = grade(args.submissions, options=options)
     except (SandboxUnavailable, NotADirectoryError, ValueError) as err:
         print(f"i2dl grade: {err}", file=sys.stderr)
@@ -111,6 +117,11 @@ def cmd_grade(args) -> int:
         print(f"i2dl grade: stopped: {err}", file=sys.stderr)
         return 3
     _print_run(run)
+    for note in run.notes:
+        print(f"note: {note}")
+    if args.cell:
+        print(f"{run.counts['re-judged']} re-judged with --cell from their stored exports (no notebook ran)")
+    print(f"changes:     {run.changes}")
     return 0
 
 
@@ -181,6 +192,20 @@ def cmd_export(args) -> int:
             print(f"i2dl export: {student}: no feedback yet", file=sys.stderr)
         print(f"feedback zip: {args.feedback_zip} ({len(packed.entries)} files)")
     return 0
+
+
+def _print_verification(result) -> int:
+    """What `i2dl grade --verify` prints; 1 if a score differs or a receipt could not be checked."""
+    for student, grade_id, recorded, now, message in result.differences:
+        was = "nothing" if recorded is None else f"{recorded:g}"
+        print(f"differs: {student} {grade_id}: recorded {was}, now {now:g} ({message})")
+    for student, what, rerun in result.changed:
+        print(f"inputs changed: {student}: {what}" + ("" if rerun else " (not re-run)"))
+    for student, why in result.unverified:
+        print(f"not verified: {student}: {why}")
+    print(f"verify: {len(result.rerun)} receipts re-run, {len(result.differences)} scores differ, "
+          f"{len(result.changed)} with other inputs, {len(result.unverified)} not verifiable")
+    return 0 if result.ok else 1
 
 
 def _scheduler_warning(address: str, tls: bool) -> str:
@@ -359,6 +384,15 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--no-sandbox", action="store_true",
                      help="run student code without bubblewrap (only for trusted code on a throwaway machine)")
     grd.add_argument("--force", action="store_true", help="regrade submissions that are unchanged since the last run")
+    grd.add_argument("--student", action="append", metavar="ID",
+                     help="regrade only this student (repeatable), whatever was recorded; everybody else's records "
+                          "and files stay as they are")
+    grd.add_argument("--cell", action="append", metavar="GRADE_ID",
+                     help="judge only this test cell again (repeatable), from the exports stored when it was "
+                          "graded, without running any notebook; with --student: only theirs")
+    grd.add_argument("--verify", action="store_true",
+                     help="grade every recorded submission again from its receipt (seed, limits) into a scratch "
+                          "gradebook and list every score that differs; exit code 1 if any (records unchanged)")
     grd.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: drawn anew for each run; "
                                               "recorded in .grading/<assignment>/done/<student>.json)")
     grd.add_argument("--scheduler", metavar="ADDRESS",

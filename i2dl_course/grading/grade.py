@@ -21,9 +21,12 @@ come only from judges outside them.
       with the reason); a test cell that raised before it exported names the culprit (judges/culprit.py).
 3. Record, in the main process only (the gradebook's one writer): nbgrader's Autograde with the
    judges' points (record.py), the feedback rendered in a limited child (feedback.py; a plain page
-   if that fails), and a marker with the input's hash (unchanged submissions are skipped on the
-   next run unless --force; an interrupted run resumes).
-Finally report.py writes the grade table, <course root>/grades.csv.
+   if that fails), the exports kept (stored_exports.py) and a marker with the input's hash and a
+   receipt (receipts.py): unchanged submissions are skipped on the next run unless --force; an
+   interrupted run resumes.
+Finally report.py writes the grade table, <course root>/grades.csv, and regrade.py changes.csv.
+--student and --cell (regrade.py) regrade only some students or test cells; --verify (verify.py)
+grades again from the receipts.
 """
 import base64
 import hashlib
@@ -49,7 +52,8 @@ from i2dl_utils import config
 from ..judges import AssignmentJudges
 from ..nbgrader_app import course_config, make_api
 from ..reports import integrity, items, similarity
-from . import collect, dataview, deadlines, feedback, gradebook, jobs, judging, report
+from . import (collect, dataview, deadlines, feedback, gradebook, jobs, judging, receipts, regrade, report,
+               stored_exports)
 from .execute import INCIDENTS
 from .record import record_config
 from .restore import Exercise, grade_ids, restore
@@ -72,6 +76,8 @@ class Options:
     seed: int = None              # of the probes' inputs; default: drawn anew for every run
     scheduler: str = None         # a Dask scheduler's address (tcp://HOST:PORT, tls://...): grade on its workers
     tls: tuple = None             # (CA file, certificate, key) for a tls:// scheduler; None: Dask's configuration
+    students: tuple = ()          # grade only these again, whatever their markers say (regrade.py)
+    cells: tuple = ()             # judge only these grade ids again from the stored exports (regrade.py)
 
 
 @dataclass
@@ -92,6 +98,8 @@ class Run:
     similarity: str = ""          # where the similarity report is, or why it was not written
     integrity: str = ""           # where the integrity review is, or why it was not written
     items: str = ""               # where the report per test is, or why it was not written
+    changes: Path = None          # changes.csv: the points this run's regrades changed
+    notes: list = field(default_factory=list)   # one line per thing a targeted regrade did not do
 
 
 @dataclass
@@ -152,6 +160,7 @@ class Grader:
         cores = 1 if options.scheduler else os.cpu_count() or 1
         self.threads = options.threads or max(1, cores // (options.workers or 1))
         self.executor = None                             # chosen in prepare(): jobs.Local or cluster.Dask
+        self.taken = None             # {student: runner entries} until recorded, while grading (_grade_all)
 
     # -- preparation -------------------------------------------------------------------------
     def key(self, digest: str) -> str:
@@ -230,9 +239,12 @@ class Grader:
         if why:
             return {"killed": why}
         try:
-            return jobs.parse(raw, names)
+            entries = jobs.parse(raw, names)
         except Exception as err:
             return {"killed": f"the grading process gave an unusable answer ({type(err).__name__})"}
+        if self.taken is not None:
+            self.taken[sub.student] = entries            # their exports are stored when it is recorded
+        return entries
 
     def process(self, sub: collect.Collected) -> Judged:
         notebooks, reasons, restored = {}, {}, []
@@ -322,10 +334,7 @@ class Grader:
         failure = self.feedback(student, reason, verdicts)
         if failure:                              # the grade stands; the reason says why the page is plain
             reason = f"{reason}; {failure}"
-        self.marker(student).parent.mkdir(parents=True, exist_ok=True)
-        self.marker(student).write_text(json.dumps(
-            {"key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed,
-             "measures": judged.measures, "verdicts": verdicts}))
+        self.keep(judged, status, reason, verdicts)
         shutil.rmtree(self.state / "stage" / student, ignore_errors=True)
         return Outcome(student, status, reason)
 
@@ -338,6 +347,22 @@ class Grader:
         _, failure = feedback.render(self.course, self.db_url, self.assignment, student, note, verdicts,
                                      {nb: self.cells[nb]["points"] for nb in verdicts if nb in self.cells})
         return failure
+
+    def keep(self, judged: Judged, status: str, reason: str, verdicts: dict) -> None:
+        """After recording: the exports of the notebooks that ran (for --cell), then the marker with its receipt."""
+        student = judged.sub.student
+        entries = (self.taken or {}).pop(student, {})
+        ran = {name: (nb, entries[name]["exports"]) for name, nb in judged.executed.items()
+               if nb is not None and name in entries}
+        if ran:
+            stored_exports.save(self.state, student, stored_exports.probe_seed(self.seed, student), ran)
+        else:
+            stored_exports.remove(self.state, student)
+        receipt = receipts.receipt(judged.sub.digest, self.judges.fingerprint, self.seed, self.options.timeout,
+                                   self.cell_timeout, self.options.sandbox)
+        regrade.write_json(self.marker(student), {
+            "key": self.key(judged.sub.digest), "status": status, "reason": reason, "seed": self.seed,
+            "measures": judged.measures, "verdicts": verdicts, "receipt": receipt})
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self) -> Run:
@@ -369,6 +394,8 @@ class Grader:
 
     def _run(self) -> Run:
         start = time.perf_counter()
+        if self.options.students and self.submissions.is_dir():
+            regrade.targets(collect.find(self.submissions), self.options.students)    # before anything else
         try:
             self.prepare()
             return self._grade_all(start)
@@ -377,17 +404,37 @@ class Grader:
                 self.executor.close()
 
     def _grade_all(self, start: float) -> Run:
-        outcomes, pending = [], []
-        for student, origin, error in collect.find(self.submissions):
+        found = collect.find(self.submissions)
+        chosen = regrade.targets(found, self.options.students) if self.options.students else None   # --student
+        cells = regrade.check_cells(self.options.cells, self.cells) if self.options.cells else None   # --cell
+        outcomes, pending, rejudging, whys, notes = [], [], [], {}, []
+        for student, origin, error in found:
             if error:
                 outcomes.append(Outcome(student, "error", error))
                 continue
+            done = regrade.read_marker(self.marker(student))
+            if cells is not None and (chosen is None or student in chosen):
+                if done:
+                    rejudging.append(student)
+                    whys[student] = "regraded with --cell"
+                else:
+                    notes.append(f"{student}: not re-judged: it has no recorded grade yet (grade it without --cell)")
+                continue
+            if cells is not None or chosen is not None and student not in chosen:
+                if done:                  # left as recorded
+                    outcomes.append(Outcome(student, done["status"], done["reason"], unchanged=True))
+                continue
             sub = collect.collect(student, origin, self.assignment, self.notebooks, self.extra_files)
-            if not self.options.force and self.is_done(student, self.key(sub.digest)):
-                done = json.loads(self.marker(student).read_text())
+            if chosen is None and not self.options.force and self.is_done(student, self.key(sub.digest)):
                 outcomes.append(Outcome(student, done["status"], done["reason"], unchanged=True))
-            else:
-                pending.append(sub)
+                continue
+            pending.append(sub)
+            if done and done.get("receipt", {}).get("submission", sub.digest) != sub.digest:
+                whys[student] = "submission changed"
+        before = regrade.auto_scores(self.db_url, self.assignment, rejudging + [sub.student for sub in pending])
+        rejudged = self._rejudge_all(rejudging, cells, notes) if rejudging else []
+        outcomes += rejudged
+        self.taken = {}
 
         bar = tqdm(total=len(pending), unit="sub", desc="grading", disable=not self.options.progress or None,
                    bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed, {rate_fmt}{postfix}")
@@ -407,6 +454,7 @@ class Grader:
                     outcome = Outcome(sub.student, "error", str(err)[:300])
                 except Exception as err:      # one submission's failure never stops the others
                     outcome = Outcome(sub.student, "error", f"grader error: {type(err).__name__}: {err}"[:200])
+                self.taken.pop(sub.student, None)
                 outcomes.append(outcome)
                 bar.update(1)
         finally:
@@ -433,11 +481,38 @@ class Grader:
         recorded.update({o.student: (o.status, o.reason) for o in outcomes})
         recorded = self.deadlines.record(self.db_url, recorded, self.feedback)   # late penalties, every run
         csv = report.write_csv(self.root / "grades.csv", self.db_url, self.assignment, recorded)
+        after = regrade.auto_scores(self.db_url, self.assignment, before)
+        messages = {s: regrade.marker_messages(regrade.read_marker(self.marker(s)) or {}) for s in after}
+        changes = regrade.write_changes(self.root / "changes.csv", regrade.changes(before, after, whys, messages))
         counts = {"graded now": len(pending), "unchanged": sum(o.unchanged for o in outcomes)}
+        if cells is not None:
+            counts["re-judged"] = sum(not o.unchanged for o in rejudged)
         outcomes.sort(key=lambda o: o.student)
         reports = self.similarity()              # also writes the integrity review (self.integrity)
         return Run(outcomes, csv, self.root / "feedback", time.perf_counter() - start, counts, reports, self.integrity,
-                   self.items())
+                   self.items(), changes, notes)
+
+    def _rejudge_all(self, students: list, cells: dict, notes: list) -> list:
+        """--cell: judge `cells` ({notebook: [grade ids]}) of these recorded students again from their
+        stored exports (in worker threads), record each in this thread; their outcomes as recorded
+        (unchanged: nothing of theirs was re-judged)."""
+        def judged(student):
+            try:
+                return regrade.rejudge(self, student, cells)
+            except Exception as err:
+                return regrade.Rejudged(student, notes=[f"{student}: not re-judged ({type(err).__name__}: {err})"[:300]])
+        outcomes = []
+        with ThreadPoolExecutor(max_workers=self.options.workers or 1) as pool:
+            for result in pool.map(judged, students):
+                notes += result.notes
+                try:
+                    regrade.record_rejudged(self, result)
+                except Exception as err:      # recorded as before; the run says why
+                    notes.append(f"{result.student}: not re-judged ({type(err).__name__}: {err})"[:300])
+                    result.verdicts = {}
+                done = regrade.read_marker(self.marker(result.student))
+                outcomes.append(Outcome(result.student, done["status"], done["reason"], unchanged=not result.verdicts))
+        return outcomes
 
     def items(self) -> str:
         """Write the report per test beside grades.csv: its path, or why it was not written."""
