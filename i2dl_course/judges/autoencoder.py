@@ -13,6 +13,7 @@ from i2dl_utils import config
 from i2dl_utils.checks.autoencoder import expect_transform_output
 from i2dl_utils.checks.common import expect
 
+from .errors import in_words
 from .evidence import Failed
 from .models import accuracy, expect_same_outputs, load_graph, reconstruction_mse, shape_mismatch
 
@@ -53,7 +54,7 @@ def _expect_step(ev, name: str, what: str, x) -> None:
     model exported as `name` applies (judged from its parameters before and after the step,
     optimizer.*); a bias feeding BatchNorm is exempt (it has no gradient)."""
     error = ev.error("optimizer")
-    expect(error is None, f"{what}: one Lightning training step raised {error}")
+    expect(error is None, f"{what}: one Lightning training step {in_words(error)}")
     graph = load_graph(ev, name, what, x)
     unchanged, checked = [], 0
     for value, initializer in graph.weight_values().items():

@@ -3,12 +3,15 @@
 BatchNorm is compared with the reference solution (source/, run here) and with its defining
 properties, so that a wrong result gets a message naming the likely mistake. Dropout is random:
 it is judged by exact properties (fraction dropped, 1/(1-p) scaling, seeds) and the backward pass
-by consistency with the student's own forward output. Arrays are (N, D).
+on caches the grader made (its own masks), so it neither rides on nor suffers from the student's
+forward. Arrays are (N, D).
 """
 import numpy as np
 
 from i2dl_utils.checks.batchnorm_dropout import expect_close_gradients
 from i2dl_utils.checks.common import expect
+
+from .errors import in_words
 
 PRELUDE = "import numpy as np"
 EPS, MOMENTUM = 1e-5, 0.9
@@ -162,6 +165,12 @@ def _gradients(ev, ctx, backward: str) -> str:
         expected_out, cache = ref.batchnorm_forward(x, gamma, beta, {"mode": "train"})
         expected = getattr(ref, backward)(dout, cache)
         out = ev.array(f"{case}.out", f"batchnorm_forward in train mode (x of shape {x.shape})", shape=x.shape)
+        error = ev.error(f"{case}.grads")           # the probe's call of the backward, before dx, dgamma, dbeta
+        if error is not None:
+            blame = "" if np.allclose(out, expected_out, rtol=1e-6, atol=1e-8) else (
+                f"; your batchnorm_forward's train-mode output is wrong too and {backward} uses its cache: "
+                "make batchnorm_forward's checks pass first")
+            raise AssertionError(f"{backward}(dout, cache) with x of shape {x.shape} {in_words(error)}{blame}")
         got = [ev.array(f"{case}.{k}", f"{backward}'s {k}") for k in ("dx", "dgamma", "dbeta")]
         try:
             expect_close_gradients(dict(zip(("dx", "dgamma", "dbeta"), zip(got, expected))),

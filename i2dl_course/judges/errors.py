@@ -22,14 +22,14 @@ _RULES = [
      "cannot reshape {n} numbers into the shape [{shape}]: check the sizes in view/reshape"),
     (r"view size is not compatible with input tensor's size and stride",
      "x.view(...) cannot reshape this tensor (it is not contiguous): use x.reshape(...)"),
-    (r"expected scalar type \w+ but found \w+|expected m1 and m2 to have the same dtype|"
+    (r"expected scalar type \w+ but found \w+|m1 and m2 to have the same dtype|mat1 and mat2 must have the same dtype|"
      r"found dtype \w+ but expected \w+|expected both vectors to have same dtype",
      "mixes number types (float32 with float64 or int64): keep tensors float32, e.g. torch.from_numpy(x).float()"),
     (r"element 0 of tensors does not require grad",
      "the loss is not connected to the model's weights (a .detach(), .item(), numpy step or torch.no_grad() "
      "in between), so no gradient can flow"),
-    (r"running_mean should contain (?P<a>\d+) elements not (?P<b>\d+)",
-     "a BatchNorm layer is built for {a} features but gets {b}"),
+    (r"running_mean should contain (?P<got>\d+) elements not (?P<built>\d+)",
+     "a BatchNorm layer is built for {built} features but gets {got}"),
     (r"Expected more than 1 value per channel when training",
      "BatchNorm in training mode needs more than one example per batch"),
     (r"expected input\[(?P<shape>[\d, ]*)\] to have (?P<want>\d+) channels, but got (?P<got>\d+) channels",

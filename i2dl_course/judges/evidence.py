@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from .errors import in_words
+
 MAX_RECORD_BYTES = 1 << 20
 MAX_ARRAY_BYTES = 64 << 20
 DTYPES = {np.dtype(t) for t in ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")}
@@ -124,7 +126,7 @@ class Evidence:
         if error is not None:
             if error.startswith("NotImplementedError"):
                 raise Failed(f"{what} is not implemented yet (NotImplementedError)")
-            raise Failed(f"{what} raised {error}")
+            raise Failed(f"{what} {in_words(error)}")
         data = self._files.get(f"{name}.npy")
         if data is None or not NAME.match(name):
             raise Failed(f"{what} gave no result")
@@ -143,7 +145,7 @@ class Evidence:
     def value(self, name: str, types, what: str = None):
         if name not in self.values:
             error = self.errors.get(name)
-            raise Failed(f"{what or name} " + (f"raised {error}" if error else "gave no result"))
+            raise Failed(f"{what or name} " + (in_words(error) if error else "gave no result"))
         value = self.values[name]
         if not isinstance(value, types) or isinstance(value, bool) and bool not in _tuple(types):
             raise Failed(f"{what or name}: unexpected value of type {type(value).__name__}")

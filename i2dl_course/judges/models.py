@@ -10,11 +10,11 @@ import re
 import numpy as np
 import torch
 
+from .errors import in_words
 from .evidence import Failed
 from .graphs import Graph, parse_graph
 
 MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)")
-UNREGISTERED = "Cannot insert a Tensor that requires grad as a constant"
 
 
 def shape_mismatch(error: str):
@@ -25,13 +25,8 @@ def shape_mismatch(error: str):
 
 def _explained(error: str) -> str:
     """What the student's model raised while running or exporting, in the exercise's words."""
-    if UNREGISTERED in error:
-        return ("a layer or weight is not registered in the model (kept in a Python list?): register layers as "
-                "attributes or in nn.Sequential / nn.ModuleList")
-    sizes = shape_mismatch(error)
-    if sizes:
-        return f"a Linear layer takes {sizes[0]} inputs but gets {sizes[1]} numbers"
-    return f"building or running it raised {error}"
+    said = in_words(error)
+    return said[len("failed: "):] if said.startswith("failed: ") else f"building or running it {said}"
 
 
 def load_graph(ev, name: str, what: str, x: np.ndarray) -> Graph:
