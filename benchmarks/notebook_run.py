@@ -118,7 +118,12 @@ def timed_execute(nb: nbformat.NotebookNode, notebook: str, timeout: int = 1800,
         exports = Path(cwd) / "exports"
         files = {p.relative_to(exports).as_posix(): p.read_bytes() for p in exports.glob("*/*") if p.is_file()}
         start = time.perf_counter()
-        verdicts = judges.judge_notebook(notebook, points, files, inputs)
+        if hasattr(judges, "judge_notebook"):
+            verdicts = judges.judge_notebook(notebook, points, files, inputs)
+        else:                              # earlier kits judged cell by cell, each from its own folder
+            verdicts = {g: judges.judge(notebook, g, p, {k.split("/", 1)[1]: v for k, v in files.items()
+                                                        if k.startswith(g + "/")}, inputs)
+                        for g, p in points.items()}
         judging = time.perf_counter() - start
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     if "I2DL-TIMES " not in text:

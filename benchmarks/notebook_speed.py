@@ -68,8 +68,11 @@ def breakdown(runs: list) -> dict:
     for r in runs:
         for part, s in r["parts"].items():
             rows.setdefault(part, []).append(s)
+        fits = {}
         for label, s in r["fits"]:
-            rows.setdefault(f"fit {label}", []).append(s)
+            fits[label] = fits.get(label, 0.0) + s
+        for label, s in fits.items():
+            rows.setdefault(f"trainer.fit {label}", []).append(s)
         rows.setdefault("judging (after the notebook)", []).append(r["judging"])
     return {line: statistics.median(values) for line, values in rows.items()}
 
