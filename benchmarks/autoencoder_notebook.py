@@ -41,7 +41,8 @@ def run(offset: int, threads: int) -> tuple:
     nb.cells.append(nbformat.v4.new_code_cell(PREDICT))
     result = timed_execute(nb, "1_autoencoder", OMP_NUM_THREADS=str(threads), I2DL_SEED_OFFSET=str(offset))
     seconds, failed = result["seconds"], result["lost"]
-    text = "".join(o.get("text", "") for c in nb.cells if c.source == PREDICT for o in c.outputs)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                   if "RESULT " in o.get("text", ""))
     if "RESULT " not in text:
         sys.exit(f"seed offset {offset}: the notebook did not finish")
     labels = GraderData().test_labels
