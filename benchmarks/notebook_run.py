@@ -52,7 +52,7 @@ def _meta(cell) -> dict:
 
 
 def _split_imports(cell) -> list:
-    """An ordinary code cell that starts with imports and goes on: [imports cell, rest cell]."""
+    """An ungraded code cell that starts with imports and goes on: [imports cell, rest cell]."""
     lines = cell.source.splitlines()
     code = "\n".join("" if line.startswith("%") else line for line in lines)
     try:
@@ -65,6 +65,7 @@ def _split_imports(cell) -> list:
     cut = body[n].lineno - 1
     first, rest = nbformat.v4.new_code_cell("\n".join(lines[:cut])), nbformat.v4.new_code_cell("\n".join(lines[cut:]))
     first.metadata["i2dl_part"] = "imports"
+    rest.metadata = cell.metadata               # the cell's own metadata (grade id) stays with its code
     return [first, rest]
 
 
