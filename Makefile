@@ -38,7 +38,7 @@ grade: install         ## grade a folder of submissions: make grade SUBMISSIONS=
 	$(BIN)/i2dl grade $(SUBMISSIONS)
 
 benchmarks: install    ## timing figures (not part of the tests)
-	for b in autoencoder_notebook batchnorm_dropout_notebook grading grading_cluster similarity; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in notebook_speed autoencoder_notebook batchnorm_dropout_notebook grading grading_cluster similarity; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:                 ## remove grading output (keeps data and .venv)
 	rm -rf autograded/*/ feedback submitted grades.csv similarity.csv similarity.html integrity.csv integrity.html items.csv items.html gradebook.db demo .grading

@@ -4,7 +4,8 @@ Progress shows unless the environment sets I2DL_PROGRESS_BAR=0 (the grader and t
 a notebook, one plain-text output per cell with one line per `trainer.fit` (no widgets, so it reads
 the same live, after save and reopen, and in nbconvert's HTML), elsewhere one line on stdout.
 I2DL_SEED_OFFSET=k shifts every seed by k (benchmarks use it to repeat a notebook over seeds).
-Threads: torch follows OMP_NUM_THREADS, which the grader sets to its share of the cores.
+Threads: torch follows OMP_NUM_THREADS, which the grader sets to its share of the cores; on CPU
+each fit uses at most as many threads as there are idle cores when it starts (`IdleCoreThreads`).
 """
 import logging
 import math
@@ -14,6 +15,7 @@ import time
 import warnings
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback, ProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -60,6 +62,50 @@ class History(Callback):
     def series(self, metric: str) -> list:
         """Per-epoch values of one metric (epochs where it was not logged are skipped)."""
         return [e[metric] for e in self.epochs if metric in e]
+
+
+def idle_cores(interval: float = 0.05) -> float:
+    """How many cores were idle over the next `interval` seconds (Linux /proc/stat), or None."""
+    def sample():
+        with open("/proc/stat") as f:
+            ticks = [int(t) for t in f.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)              # idle + iowait, all
+    try:
+        idle0, total0 = sample()
+        time.sleep(interval)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (os.cpu_count() or 1) * (idle1 - idle0) / max(1, total1 - total0)
+
+
+class IdleCoreThreads(Callback):
+    """On CPU, train with at most as many torch threads as cores are idle at the start of the fit
+    (at least 1; never more than torch's setting), and restore the setting afterwards.
+
+    With more threads than free cores, every parallel operation waits for a thread the system has
+    put aside: on 2 cores shared with other jobs (load 6-8), a training step of the notebooks' MLPs
+    took 10-20x longer with 2 threads than with 1. On an idle machine nothing changes.
+    """
+
+    def __init__(self):
+        self._threads = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if trainer.strategy.root_device.type != "cpu":
+            return
+        self._threads = torch.get_num_threads()
+        idle = idle_cores()
+        if idle is not None:
+            torch.set_num_threads(max(1, min(self._threads, round(idle))))
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+            self._threads = None
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.on_fit_end(trainer, pl_module)
 
 
 class _CellBoard:
@@ -216,7 +262,8 @@ class CellProgress(ProgressBar):
 
 
 def make_trainer(max_epochs: int, name: str = None, history: History = None, **kwargs) -> pl.Trainer:
-    """A CPU-friendly Trainer; logs to TensorBoard under lightning_logs/<name> when name is given.
+    """A CPU-friendly Trainer (a CUDA GPU when there is one: accelerator "auto"); logs to TensorBoard
+    under lightning_logs/<name> when name is given; on CPU it uses only idle cores (IdleCoreThreads).
 
     With progress on (see progress_bar_enabled; `enable_progress_bar=False` turns it off for one
     trainer), progress shows as a CellProgress line named after the run.
@@ -237,6 +284,7 @@ def make_trainer(max_epochs: int, name: str = None, history: History = None, **k
     options.update(kwargs)
     callbacks = options["callbacks"]
     callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks] if callbacks else []
+    callbacks.append(IdleCoreThreads())
     if options["enable_progress_bar"] and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(CellProgress(name or "training"))
     options["callbacks"] = callbacks

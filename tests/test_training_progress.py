@@ -109,3 +109,34 @@ def test_no_progress_callback_when_off(monkeypatch):
     assert make_trainer(1).progress_bar_callback is None
     monkeypatch.delenv("I2DL_PROGRESS_BAR")
     assert make_trainer(1, enable_progress_bar=False).progress_bar_callback is None
+
+
+def test_a_cpu_fit_uses_only_idle_cores_and_restores_torchs_threads(monkeypatch):
+    import pytorch_lightning as pl
+    from i2dl_utils import training
+
+    assert 0 <= training.idle_cores() <= os.cpu_count() + 0.5      # measured on this machine's /proc/stat
+    seen = []
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            seen.append(torch.get_num_threads())
+            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randn(16, 1)),
+                                         batch_size=8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(training, "idle_cores", lambda: 0.2)    # another job keeps the cores busy
+        make_trainer(1, enable_progress_bar=False).fit(Tiny(), loader)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
