@@ -11,6 +11,7 @@ from nbgrader.api import Gradebook
 
 from i2dl_course import check as student_check
 from i2dl_course.grading.grade import Options, grade
+from i2dl_course.lms import gradebook_csv
 from i2dl_course.nbgrader_app import course_config
 from i2dl_course.release import generate
 from grading import ASSIGNMENT, FIXTURE, notebooks, table, write
@@ -135,3 +136,8 @@ def test_points_and_a_comment_given_in_the_formgrader_reach_grades_csv_and_the_f
     assert float(row[ANSWER_ID]) == 1.5 and row[f"{ANSWER_ID} comment"] == COMMENT, row
     assert row["to_grade_by_hand"] == "0" and float(row["total"]) == 2 + 1.5
     assert "1.5 / 2" in feedback(root) and COMMENT in feedback(root)
+    template = root / "moodle.csv"                    # the LMS gets the total with the hand-given points
+    template.write_text('"ID number","Assignment: Tiny (Real)"\n"student","-"\n')
+    filled = gradebook_csv.export(template, root / "moodle-graded.csv", "ID number", "Assignment: Tiny (Real)",
+                                  run.csv)
+    assert (root / "moodle-graded.csv").read_text().splitlines()[1] == '"student",3.5', filled
