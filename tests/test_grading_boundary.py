@@ -13,7 +13,7 @@ from i2dl_course.grading.grade import Options, grade
 from grading import ASSIGNMENT, course_copy, insert_after, notebooks, points, prepared_template, table, write
 
 OUTPUTS = {"autograded", "feedback", "grades.csv", "gradebook.db", ".grading", "similarity.csv", "similarity.html",
-           "integrity.csv", "integrity.html", "items.csv", "items.html"}
+           "integrity.csv", "integrity.html", "items.csv", "items.html", "changes.csv"}
 FULL = {"test_add": 1.0, "test_square_sum": 2.0, "sandbox_probe": 1.0, "test_greet": 1.0}
 
 

@@ -236,3 +236,9 @@ def test_a_worker_view_without_the_notebooks_own_views_is_refused(view, tmp_path
         cluster.worker_view(cluster.view_digest(view), sandbox=False)
     monkeypatch.setenv(cluster.VIEW_ENV, str(view))
     assert cluster.worker_view(cluster.view_digest(view), sandbox=False) == view.resolve()
+
+
+def test_the_views_digest_does_not_depend_on_the_folders_name(view, tmp_path):
+    """The coordinator's views (.grading/data-view) and a worker's (any DIR) hold the same data."""
+    shutil.copytree(view, tmp_path / "data-view")
+    assert cluster.view_digest(tmp_path / "data-view") == cluster.view_digest(view)

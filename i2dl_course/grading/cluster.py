@@ -61,9 +61,10 @@ def kit_digest() -> str:
 
 def view_digest(folder: Path) -> str:
     """One digest over the views in `folder` (the exercise's and each notebook's, dataview.build_all)."""
-    h = hashlib.sha256()
+    h, folder = hashlib.sha256(), Path(folder)
     for path in dataview.files(folder):
-        h.update(f"{path.parent.name}\0{dataview.cache.digest(dataview.load(path.parent))}\0".encode())
+        name = path.parent.relative_to(folder).as_posix()       # "." for the exercise's, else the notebook's
+        h.update(f"{name}\0{dataview.cache.digest(dataview.load(path.parent))}\0".encode())
     return h.hexdigest()
 
 
