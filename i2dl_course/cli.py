@@ -370,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "sandbox, its hidden tests judged outside it, grades into the gradebook and "
                                      "autograded/, HTML feedback per student in feedback/, the grade table in "
                                      "grades.csv. Unchanged submissions graded before are skipped unless --force.")
-    grd.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one entry per student")
+    grd.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                     help="folder with one entry per student, or an LMS bulk download (a zip, with --lms)")
     grd.add_argument("--assignment", default=config.ASSIGNMENT, help="assignment id (default %(default)s)")
     grd.add_argument("--workers", type=int,
                      help=f"submissions graded at once (default {workers}; each kernel gets cores/workers threads); "
