@@ -40,8 +40,8 @@ def cell(nb, grade_id: str):
 
 
 def graded_ids(nb) -> list:
-    """Grade ids of the graded (test) cells, in notebook order."""
-    return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("grade")]
+    """Grade ids of the judged (test) cells, in notebook order (not the answers graded by hand)."""
+    return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("grade") and not meta(c).get("solution")]
 
 
 @functools.lru_cache(maxsize=1)

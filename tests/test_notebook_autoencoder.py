@@ -83,7 +83,7 @@ def test_reconstruction_comparison_agrees_with_the_markdown(executed):
 def test_released_stubs_get_no_point_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
     """Untouched stubs, tests restored as at grading: setup cells run, every test is judged 0."""
     release = read(fresh_release / NOTEBOOK)
-    solutions = [c for c in release.cells if meta(c).get("solution")]
+    solutions = [c for c in release.cells if meta(c).get("solution") and c.cell_type == "code"]
     assert solutions and all("raise NotImplementedError()" in c.source and "# TODO" in c.source for c in solutions)
 
     probing = Probing(NAME, tmp_path / "grader")
@@ -141,7 +141,7 @@ def _judge_in_process(nb, test_id: str, probing: Probing, monkeypatch, replaceme
         monkeypatch.setenv(key, value)
     namespace = {}
     setup = next(c for c in nb.cells if "load_splits()" in c.source)
-    cells = [setup] + [c for c in nb.cells if meta(c).get("solution") and meta(c)["grade_id"] != "transfer_solution"]
+    cells = [setup] + [c for c in nb.cells if meta(c).get("solution") and c.cell_type == "code" and meta(c)["grade_id"] != "transfer_solution"]
     for cell in cells:
         code = replacements.get(meta(cell).get("grade_id"), cell.source)
         exec("\n".join(line for line in code.splitlines() if not line.startswith("%")), namespace)
