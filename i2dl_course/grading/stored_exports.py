@@ -31,7 +31,7 @@ MAX_STORE_BYTES = 1 << 30         # one student's file
 
 
 def probe_seed(run_seed: int, student: str) -> int:
-    """The seed of a student's probe inputs in a run with `run_seed` (as Grader.process draws them)."""
+    """The seed of a student's probe inputs in a run with `run_seed` (Grader.process draws them with it)."""
     return int.from_bytes(hashlib.sha256(f"{run_seed}/{student}".encode()).digest()[:8], "big")
 
 
