@@ -102,17 +102,21 @@ def test_late_penalty_in_grades_csv_and_feedback_recomputed_on_a_rerun(tmp_path)
     subs = tmp_path / "submissions"
     folder = write(subs, "late-1", notebooks(root))
     (folder / "timestamp.txt").write_text("2026-12-01 14:00:00 UTC")
+    garbled = write(subs, "garbled-1", notebooks(root))
+    (garbled / "timestamp.txt").write_bytes(b"\xff soon\n")                # nbgrader would fail the submission
     options = Options(assignment=ASSIGNMENT, workers=1, timeout=120, progress=False)
     run = grade(subs, root, options)
     row = table(run.csv)["late-1"]
     assert float(row["total"]) == 2.5 and float(row["test_add"]) == 1        # the tests' points stay
+    unread = table(run.csv)["garbled-1"]
+    assert float(unread["total"]) == 5 and "timestamp.txt is not a time" in unread["reason"], unread
     assert "submitted 2.0 h after the due date (2026-12-01 12:00 UTC): -2.5 points for lateness" in row["reason"]
     pages = "".join(p.read_text() for p in (root / "feedback" / "late-1" / ASSIGNMENT).glob("*.html"))
     assert "Late submission penalty" in pages and "after the due date" in pages
 
     (root / "extensions.csv").write_text("student_id,hours\nlate-1,3\n")
     run = grade(subs, root, options)
-    assert run.counts["unchanged"] == 1
+    assert run.counts["unchanged"] == 2
     row = table(run.csv)["late-1"]
     assert float(row["total"]) == 5 and "after the due date" not in row["reason"]
     pages = "".join(p.read_text() for p in (root / "feedback" / "late-1" / ASSIGNMENT).glob("*.html"))

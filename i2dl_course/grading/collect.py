@@ -25,6 +25,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from nbgrader.utils import parse_utc
+
 from .safe_files import Refused, read_file
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
@@ -97,6 +99,16 @@ def _one_entry_per_file(rels: dict, wanted) -> None:
             seen[rel] = name
 
 
+def _check_timestamp(data: bytes) -> None:
+    """Refused unless data is one time nbgrader reads (e.g. "2026-12-01 14:00:00 UTC"); nbgrader's
+    Autograde would fail the whole submission on it."""
+    try:
+        parse_utc(data.decode("utf-8").strip())
+    except (UnicodeDecodeError, ValueError, OverflowError):
+        raise Refused("timestamp.txt is not a time (e.g. 2026-12-01 14:00:00 UTC): ignored, so the hand-in time "
+                      "is unknown and no late penalty was computed; check it by hand") from None
+
+
 class _Intake:
     """Decides per entry whether it is kept (and reads it) or dropped (and notes it)."""
 
@@ -113,7 +125,10 @@ class _Intake:
             self.dropped.append(name)
             return
         try:
-            self.result.files[name] = read(self.wanted[name])
+            data = read(self.wanted[name])
+            if name == "timestamp.txt":
+                _check_timestamp(data)
+            self.result.files[name] = data
         except Refused as err:
             self.result.notes.append(str(err))
 
