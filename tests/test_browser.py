@@ -41,13 +41,11 @@ WIDGET_ERRORS = ("Error displaying widget", "model not found")
 RUN_TIMEOUT = 1200           # seconds for one notebook's "Run All" (about 1.5 min here), not a timed assert
 
 # The notebook's last cell (`i2dl check` on the saved notebook): every test with full points.
-# Checked on notebook 2 only: in this test notebook 1's check did not show full marks within the
-# wait on a loaded 2-core machine (cause not yet found; `i2dl check` on it gives 40/40 from a shell).
 CHECKED = r"total: ([1-9]\d*) / \1\b"
 # What a student must see after running each solved notebook, without expanding anything.
 RESULTS = {
     "1_autoencoder.ipynb": [r"baseline: val accuracy 0\.\d{3}", r"transfer: val accuracy 0\.\d{3}",
-                            r"model +val accuracy \(300 images\)(\n.+ 0\.\d{3}){4}"],
+                            r"model +val accuracy \(300 images\)(\n.+ 0\.\d{3}){4}", CHECKED],
     "2_batchnorm_dropout.ipynb": [r"train loss +val loss +val accuracy\n.*last +lowest +last +epoch 1 +best +last"
                                   r"(\n +(plain|batchnorm|dropout)( +\d\.\d{3}){6}){3}", CHECKED],
 }
