@@ -283,3 +283,27 @@ def test_a_stuck_worker_is_killed_and_scores_zero(tmp_path, monkeypatch):
     row = table(run.csv)["stuck"]
     assert float(row["total"]) == 0 and row["status"] == "problem"
     assert "stopped by the grader after 2 s" in row["reason"]
+
+
+@pytest.mark.parametrize("names, graded, said", [
+    ([f"{ASSIGNMENT}/tiny-1.ipynb"], "tiny-1.ipynb", "graded tiny-1.ipynb as tiny.ipynb"),        # Canvas
+    (["tiny (2).ipynb", "timestamp.txt"], "tiny (2).ipynb", "graded tiny (2).ipynb as tiny.ipynb"),  # a browser
+    ([f"{ASSIGNMENT}/tiny.ipynb", f"{ASSIGNMENT}/tiny-1.ipynb"], "tiny.ipynb", "dropped tiny-1.ipynb"),
+])
+def test_a_notebook_renamed_by_an_lms_or_a_browser_is_graded(tmp_path, names, graded, said):
+    path = tmp_path / "s1.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in names:
+            zf.writestr(name, "2026-12-01 14:00:00 UTC" if name.endswith(".txt") else name.split("/")[-1])
+    got = collect("s1", path, ASSIGNMENT, ["tiny"])
+    assert got.files["tiny.ipynb"] == graded.encode() and got.notes == [] and said in got.dropped, got
+
+
+def test_two_renamed_copies_of_a_notebook_are_not_guessed_between(tmp_path):
+    for name in ("tiny-1.ipynb", "tiny-2.ipynb", "second.ipynb"):
+        (tmp_path / "s1" / ASSIGNMENT).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "s1" / ASSIGNMENT / name).write_text(name)
+    got = collect("s1", tmp_path / "s1", ASSIGNMENT, ["tiny", "second"])
+    assert got.files == {"second.ipynb": b"second.ipynb"}
+    assert got.notes == ["tiny-1.ipynb and tiny-2.ipynb could each be tiny.ipynb: none graded "
+                         "(hand in one copy named tiny.ipynb)"]

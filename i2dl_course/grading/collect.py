@@ -9,7 +9,9 @@ A submission contributes the assignment's notebooks and an allow-list of extra f
 timestamp.txt, for late penalties); everything else (folders, modules, configuration files, links,
 FIFOs, other notebooks) is dropped before any kernel runs, and the notes say what. Files are read
 with the careful reader (safe_files) and kept in memory, size-capped; nothing in SUBMISSIONS is
-modified, and zip members are never extracted to disk.
+modified, and zip members are never extracted to disk. A notebook under the name an LMS or a
+browser gives a second copy (Canvas's `x-1.ipynb` for a resubmission, `x (1).ipynb`) is graded as
+`x.ipynb` when it is the one such copy and `x.ipynb` itself is missing.
 
 A submission in which two entries are the same graded file is refused (graded as nothing handed
 in, with the reason): a zip with two members of one name, or of names that unpack to one file
@@ -34,6 +36,9 @@ MAX_NOTEBOOK_BYTES = 50 << 20
 MAX_EXTRA_BYTES = 64 << 10
 MAX_ENTRIES = 10_000           # entries looked at in one submission (folder tree or zip members)
 EXTRA_FILES = ("timestamp.txt",)
+# A notebook's name as an LMS or a browser renames a second copy: Canvas's "x-1.ipynb" for a
+# resubmission, a browser's "x (1).ipynb" for a second download.
+RENAMED = re.compile(r"^(?P<stem>.+?)(?:-\d{1,3}| \(\d{1,3}\))\.ipynb$")
 
 
 @dataclass
@@ -43,7 +48,7 @@ class Collected:
     files: dict = field(default_factory=dict)    # {file name: bytes}: the notebooks and allowed extra files
     digest: str = ""                             # sha256 over the files' names and contents
     notes: list = field(default_factory=list)    # one line per refused file or refused submission
-    dropped: str = ""                            # one line naming what was not taken (not an error)
+    dropped: str = ""                            # one line: what was taken as renamed, and not taken (not an error)
 
 
 def find(submissions: Path) -> list:
@@ -116,14 +121,35 @@ class _Intake:
         self.result = result
         self.wanted = {f"{nb}.ipynb": MAX_NOTEBOOK_BYTES for nb in notebooks}
         self.wanted.update({name: MAX_EXTRA_BYTES for name in extra_files})
-        self.dropped = []
+        self.dropped, self.taken_as, self.offered, self.renamed = [], [], set(), {}
 
     def offer(self, rel: PurePosixPath, read) -> None:
         """read(cap) -> bytes, or raises Refused."""
         name = rel.as_posix()
+        renamed = RENAMED.match(name) if len(rel.parts) == 1 else None
+        if renamed and f"{renamed['stem']}.ipynb" in self.wanted:
+            self.renamed.setdefault(f"{renamed['stem']}.ipynb", []).append((name, read))
+            return
         if len(rel.parts) != 1 or name not in self.wanted:
             self.dropped.append(name)
             return
+        self.offered.add(name)
+        self._take(name, read)
+
+    def settle(self) -> None:
+        """Take a renamed copy (x-1.ipynb) as the notebook x.ipynb when it is the one candidate and
+        x.ipynb itself is not there; called while the entries can still be read."""
+        for name, copies in sorted(self.renamed.items()):
+            if name in self.offered:
+                self.dropped += [copy for copy, _ in copies]
+            elif len(copies) > 1:
+                shown = " and ".join(sorted(_shown(copy) for copy, _ in copies))
+                self.result.notes.append(f"{shown} could each be {name}: none graded (hand in one copy named {name})")
+            else:
+                self.taken_as.append(f"graded {_shown(copies[0][0])} as {name}")
+                self._take(name, copies[0][1])
+
+    def _take(self, name: str, read) -> None:
         try:
             data = read(self.wanted[name])
             if name == "timestamp.txt":
@@ -133,11 +159,13 @@ class _Intake:
             self.result.notes.append(str(err))
 
     def close(self) -> None:
+        lines = list(self.taken_as)
         if self.dropped:
             shown = ", ".join(sorted(self.dropped)[:5]) + (f" and {len(self.dropped) - 5} more"
                                                            if len(self.dropped) > 5 else "")
             extras = ", ".join(n for n in self.wanted if not n.endswith(".ipynb")) or "no other files"
-            self.result.dropped = f"dropped {shown} (graded are only the assignment's notebooks and {extras})"
+            lines.append(f"dropped {shown} (graded are only the assignment's notebooks and {extras})")
+        self.result.dropped = "; ".join(lines)
 
 
 def _from_folder(src: Path, student: str, assignment: str, intake: _Intake) -> None:
@@ -154,7 +182,8 @@ def _from_folder(src: Path, student: str, assignment: str, intake: _Intake) -> N
     rels = _relative(list(entries), student, assignment)
     _one_entry_per_file(rels, intake.wanted)
     for name, rel in rels.items():
-        intake.offer(rel, lambda cap, path=entries[name]: read_file(path, cap, rel.as_posix()))
+        intake.offer(rel, lambda cap, path=entries[name], rel=rel: read_file(path, cap, rel.as_posix()))
+    intake.settle()
 
 
 def _from_zip(src: Path, student: str, assignment: str, intake: _Intake) -> None:
@@ -191,6 +220,7 @@ def _from_zip(src: Path, student: str, assignment: str, intake: _Intake) -> None
 
         for name, rel in rels.items():
             intake.offer(rel, lambda cap, info=members[name], rel=rel: read(info, rel.as_posix(), cap))
+        intake.settle()
 
 
 def digest(files: dict) -> str:
