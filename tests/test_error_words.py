@@ -2,6 +2,7 @@
 exercise's words (judges/errors.py): no exception name, the sizes that do not match, what to do.
 The errors are raised here by real torch code, not written out."""
 import json
+import linecache
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from i2dl_course.judges import AssignmentJudges
 from i2dl_course.judges.errors import EXCEPTION, in_words
+from i2dl_course.judges.evidence import plain_error
 from i2dl_utils.probes import _error
 from notebooks import ROOT
 from test_judges import npy
@@ -54,11 +56,32 @@ def test_a_mistake_is_said_in_the_exercises_words(mistake):
     assert not EXCEPTION.search(words.split(": ", 1)[1]) and "Error" not in words, words
 
 
-def test_an_unknown_error_is_passed_on_as_it_was_raised():
-    error = raised(lambda: 1 / 0)
-    assert in_words(error) == "raised ZeroDivisionError: division by zero"
+def in_a_cell(code: str, call: str) -> str:
+    """What a probe exports for `call` raising in `code`, run as a notebook cell is (its lines kept
+    by linecache under the cell's name, as IPython does)."""
+    name, namespace = "<answer cell>", {"nn": nn, "torch": torch}
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    exec(compile(code, name, "exec"), namespace)
+    return raised(lambda: eval(call, namespace))
+
+
+def test_an_error_no_rule_knows_is_said_by_its_kind_where_it_was_raised_and_its_message():
+    error = in_a_cell("def hidden_size(latent_dim):\n    return 500 // (latent_dim - 20)\n", "hidden_size(20)")
+    assert error.endswith(" [in hidden_size, line 2: `return 500 // (latent_dim - 20)`]"), error
+    assert in_words(error) == ("failed: a division by zero at hidden_size, line 2: `return 500 // (latent_dim - 20)` "
+                               "(integer division or modulo by zero)")
     assert in_words("returned list, not the tuple (dx, dgamma, dbeta)") == \
         "returned list, not the tuple (dx, dgamma, dbeta)"
+
+
+def test_the_place_is_the_students_last_line_not_torchs():
+    """An error raised inside torch is placed at the line of the answer cell that called it."""
+    code = "class Encoder(nn.Module):\n    def forward(self, x):\n        return self.nett(x[0][1])\n"
+    error = in_a_cell(code, "Encoder()(torch.zeros(2, 3))")
+    words = in_words(error)
+    assert words == ("failed: uses .nett, which the Encoder object does not have (misspelt, or never set in __init__?) "
+                     "(at Encoder.forward, line 3: `return self.nett(x[0][1])`)"), words
+    assert plain_error("ValueError: " + "x" * 500 + " [in f, line 1]").endswith(" [in f, line 1]")
 
 
 def test_a_batchnorm_backward_that_raises_is_named_with_what_it_raised():
