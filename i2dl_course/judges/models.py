@@ -29,6 +29,27 @@ def _explained(error: str) -> str:
     return said[len("failed: "):] if said.startswith("failed: ") else f"building or running it {said}"
 
 
+# What the tracer warned about (the probe's <name>.tracer_warnings), in the exercise's words: for messages only.
+TRACED = [("NumPy array", "turns a tensor into a NumPy array (numpy in forward)"),
+          ("from_numpy", "makes tensors with torch.from_numpy"),
+          ("Python number", "turns a tensor into a Python number (.item(), float())"),
+          ("Python integer", "turns a tensor into a Python integer (int(), .item())"),
+          ("Python boolean", "decides with an `if` on a tensor's values"),
+          ("Python list", "turns a tensor into a list (.tolist())"),
+          ("Python index", "uses a tensor's value as a Python index"),
+          ("torch.tensor results", "makes tensors from Python values with torch.tensor(...)"),
+          ("Iterating over a tensor", "loops over a tensor in Python")]
+
+
+def _traced(ev, name: str) -> str:
+    """" (when traced, forward turns a tensor into ...)" from what the tracer warned about, or ""."""
+    warned = ev.values.get(f"{name}.tracer_warnings")
+    warned = [w for w in warned if isinstance(w, str)] if isinstance(warned, list) else []
+    said = [words for text, words in TRACED if any(text in w for w in warned)]
+    return (f" (when traced, forward {' and '.join(said[:3])}: the graph keeps such values as they were for the "
+            "traced batch; keep forward in tensor operations)") if said else ""
+
+
 def load_graph(ev, name: str, what: str, x: np.ndarray) -> Graph:
     """The exported model `name` for the grader's inputs x (N, ...) the probe traced it on (Failed
     with the reason if there is none or it is refused), parsed once per evidence."""
@@ -42,7 +63,10 @@ def load_graph(ev, name: str, what: str, x: np.ndarray) -> Graph:
     data = ev.file(f"{name}.onnx")
     if data is None:
         raise Failed(f"{what}: no model was exported")
-    cache[name, what] = parse_graph(data, what, tuple(np.shape(x)[1:]))
+    try:
+        cache[name, what] = parse_graph(data, what, tuple(np.shape(x)[1:]))
+    except Failed as err:
+        raise Failed(f"{err}{_traced(ev, name)}") from None
     return cache[name, what]
 
 
@@ -56,8 +80,10 @@ def expect_same_outputs(ev, model: Graph, name: str, x) -> torch.Tensor:
                      f"gives {expected}")
     ours = model(x)
     if not torch.allclose(ours, torch.from_numpy(theirs.astype(np.float32)), rtol=1e-3, atol=1e-4):
-        raise Failed(f"{model.name}: its forward gives other outputs than the graph it traces to (does forward "
-                     "depend on Python values other than the input, or behave differently batch by batch?)")
+        raise Failed(f"{model.name}: its forward gives other outputs than the graph it traces to"
+                     + (_traced(ev, name) or " (does forward depend on the other images of the batch, e.g. "
+                        "x.mean(dim=0) in eval mode, or on Python values other than the input, e.g. a counter, "
+                        "or does it leave torch, e.g. numpy or .item()?)"))
     return ours
 
 
