@@ -320,7 +320,7 @@ def autoencoder_hidden(ev, ctx) -> str:
            f"{float(far.max()):.2f} on random codes): end the decoder with nn.Sigmoid()")
     what = "Autoencoder(hparams, encoder, decoder) on the grader's encoder (latent_dim=20) and your decoder"
     through = ". Autoencoder.forward should be decoder(encoder(x)): everything must pass through the code"
-    model, recon = _reconstructions(ev, "autoencoder", what, i["images"], through)
+    model, recon = _reconstructions(ev, "autoencoder", what, i["images"])
     expect(model.code <= 20, f"{what}: the narrowest point every path from the images to the reconstruction passes "
                              f"has {model.code:g} numbers per image, the code has 20{through}")
     flat = torch.from_numpy(i["images"][:32]).reshape(32, -1)

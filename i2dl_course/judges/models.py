@@ -70,6 +70,20 @@ def load_graph(ev, name: str, what: str, x: np.ndarray) -> Graph:
     return cache[name, what]
 
 
+def _why_other_outputs(ev, name: str) -> str:
+    """Why a model's forward gave other outputs than its graph, from what the probe noticed (messages only)."""
+    if ev.values.get(f"{name}.random") is True:
+        return ("other outputs each time it runs on the same images in eval mode (random numbers, e.g. "
+                "F.dropout(x, p) without training=self.training, or state that changes from call to call, e.g. a counter)")
+    if ev.values.get(f"{name}.batchwise") is True:
+        return ("an image other outputs in a smaller batch: in eval mode each image's output must depend on that "
+                "image only (no statistics of the batch, e.g. x.mean(dim=0); nn.BatchNorm uses its running statistics "
+                "in eval mode)" + _traced(ev, name))
+    return "other outputs than the graph it traces to" + (
+        _traced(ev, name) or " (does forward depend on Python values other than the input, or leave torch, e.g. "
+                             "through numpy or .item()?)")
+
+
 def expect_same_outputs(ev, model: Graph, name: str, x) -> torch.Tensor:
     """The graph's output on the probe's input x, which must equal what the student's own model gave
     (exported as <name>.output): the graph is what the grader measures."""
@@ -80,10 +94,7 @@ def expect_same_outputs(ev, model: Graph, name: str, x) -> torch.Tensor:
                      f"gives {expected}")
     ours = model(x)
     if not torch.allclose(ours, torch.from_numpy(theirs.astype(np.float32)), rtol=1e-3, atol=1e-4):
-        raise Failed(f"{model.name}: its forward gives other outputs than the graph it traces to"
-                     + (_traced(ev, name) or " (does forward depend on the other images of the batch, e.g. "
-                        "x.mean(dim=0) in eval mode, or on Python values other than the input, e.g. a counter, "
-                        "or does it leave torch, e.g. numpy or .item()?)"))
+        raise Failed(f"{model.name}: its forward gives " + _why_other_outputs(ev, name))
     return ours
 
 

@@ -113,8 +113,10 @@ class Probe:
 
     def model(self, name: str, module, x) -> None:
         """Export `module` in eval mode: <name>.onnx, the graph its forward traces to on a batch of
-        x[:GRAPH_BATCH] (weights named as in its state_dict), <name>.output = module(x), and what the
-        tracer warned about (value <name>.tracer_warnings: e.g. a tensor turned into a NumPy array)."""
+        x[:GRAPH_BATCH] (weights named as in its state_dict), <name>.output = module(x), and for the
+        messages: whether a second call gave other outputs (value <name>.random), whether images gave
+        other outputs in a smaller batch (value <name>.batchwise) and what the tracer
+        warned about (value <name>.tracer_warnings: e.g. a tensor turned into a NumPy array)."""
         try:
             import torch
             training = module.training
@@ -123,6 +125,11 @@ class Probe:
             try:
                 with torch.no_grad(), quiet(stdout=True):
                     output = module(x)
+                    if isinstance(output, torch.Tensor) and not torch.equal(output, module(x)):
+                        self.values[f"{name}.random"] = True
+                    elif isinstance(output, torch.Tensor) and len(x) > 8 and not torch.allclose(
+                            output[:8], module(x[:8]), rtol=1e-4, atol=1e-5):
+                        self.values[f"{name}.batchwise"] = True
                 with quiet(stdout=True), warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", torch.jit.TracerWarning)
                     torch.onnx.export(module, (x[:GRAPH_BATCH],), graph, input_names=["x"], output_names=["y"],
