@@ -1,6 +1,7 @@
 """Students' mistakes that make torch or Python raise, as the probes export them, come back in the
 exercise's words (judges/errors.py): no exception name, the sizes that do not match, what to do.
 The errors are raised here by real torch code, not written out."""
+import io
 import json
 import linecache
 
@@ -44,6 +45,18 @@ MISTAKES = {
     "BatchNorm on one example": (lambda: nn.BatchNorm1d(3)(torch.zeros(1, 3)), ["more than one example per batch"]),
     "an unknown keyword": (lambda: nn.Linear(3, 2, latent_dim=4), ["does not accept the argument latent_dim"]),
     "a missing hparams key": (lambda: {"lr": 1}["learning_rate"], ["hparams['learning_rate']"]),
+    "flat images into a convolution": (lambda: nn.Conv2d(1, 4, 3)(torch.zeros(4, 784)),
+                                       ["gets inputs of shape [4, 784], not images", "(N, 1, 28, 28)"]),
+    "a float layer size": (lambda: nn.Linear(784, 784 / 4), ["not a whole number", "use //"]),
+    "a tuple into a layer": (lambda: nn.Linear(3, 2)((torch.zeros(4, 3), torch.zeros(4, 3))),
+                             ["gets a tuple where it takes one tensor"]),
+    "a misspelt layer": (lambda: nn.Sequential().nett, ["uses .nett, which the Sequential object does not have"]),
+    "labels unpacked from images": (lambda: [None for images, labels in [torch.zeros(16, 1, 28, 28)]],
+                                    ["batches are images only, no labels"]),
+    "a dropout probability above 1": (lambda: nn.Dropout(1.5), ["dropout probability of 1.5"]),
+    "a layer torch cannot export": (lambda: torch.onnx.export(nn.Bilinear(2, 2, 1), (torch.zeros(1, 2), torch.zeros(1, 2)),
+                                                              io.BytesIO(), dynamo=False),
+                                    ["uses bilinear, which the grader cannot trace into a graph"]),
 }
 
 

@@ -51,7 +51,17 @@ def unflatten_and_upsample():
                          nn.Flatten(), nn.Linear(4 * 28 * 28, 20))
 
 
-@pytest.mark.parametrize("make", [Residual, conv, unflatten_and_upsample], ids=["residual", "conv", "unflatten"])
+class Einsum(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(20, 784) / 28)
+
+    def forward(self, x):
+        return torch.einsum("ni,oi->no", x.flatten(1), self.weight)
+
+
+@pytest.mark.parametrize("make", [Residual, conv, unflatten_and_upsample, Einsum],
+                         ids=["residual", "conv", "unflatten", "einsum"])
 def test_any_architecture_computes_for_the_grader_what_it_computed_for_the_student(make):
     module = make().eval()
     ev = model_evidence(module)
@@ -142,6 +152,10 @@ def test_hostile_graphs_are_refused_before_evaluation():
     refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [strings]), "numbers only")
     refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [weight("W", (784, 7000))]),
             "more than the limit 5,000,000")
+
+
+def test_an_einsum_is_costed_as_its_multiply_adds():
+    assert load_graph(model_evidence(Einsum().eval()), "m", "Encoder(hparams)", X.numpy()).operations >= 784 * 20
 
 
 def test_shape_arithmetic_is_folded_and_what_it_sizes_is_costed():

@@ -60,6 +60,12 @@ _RULES = [
      "images: the autoencoder's batches are images only, no labels)"),
     (r"dropout probability has to be between 0 and 1, but got (?P<p>[-\d.e]+)",
      "uses a dropout probability of {p}: it must lie between 0 and 1 (see hparams[\"dropout\"])"),
+    (r"Exporting the operator '(?:aten::)?(?P<op>\w+)' to ONNX opset version \d+ is not supported",
+     "uses {op}, which the grader cannot trace into a graph (torch cannot export it): build that part from "
+     "other layers or tensor operations"),
+    (r"ONNX export of operator (?P<op>\w+), (?P<why>[^.]*)",
+     "uses {op} in a form the grader cannot trace into a graph ({why}): e.g. give adaptive pooling an output "
+     "size that divides the input's size"),
     (r"^NotImplementedError", "is not implemented yet (NotImplementedError)"),
 ]
 # What an exception no rule knows means, by its type.

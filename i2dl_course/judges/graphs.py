@@ -30,7 +30,7 @@ OPSETS = range(13, 23)
 
 # Standard operators whose output shapes follow from input shapes (no control flow, no data-dependent shapes).
 OPERATORS = set("""
-Gemm MatMul Conv ConvTranspose BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
+Gemm MatMul Einsum Conv ConvTranspose BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
 Relu LeakyRelu PRelu Elu Selu Celu Gelu Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign Mish Erf
 Softmax LogSoftmax Add Sub Mul Div Mod Pow Sqrt Reciprocal Exp Log Abs Neg Sign Clip Max Min Mean Sum Floor Ceil Round
 Reshape Flatten Transpose Squeeze Unsqueeze Concat Split Slice Gather Expand Tile Pad Identity Dropout Cast
@@ -75,6 +75,17 @@ def _dims(value: onnx.ValueInfoProto):
     return tuple(d.dim_value for d in dims)
 
 
+def _einsum_operations(node, ins: list) -> int:
+    """Multiply-adds of an Einsum: the product of the sizes of all its indices (with "...", a bound:
+    every input's size times the output's)."""
+    equation = next((a.s.decode("ascii", "replace") for a in node.attribute if a.name == "equation"), "")
+    terms = equation.replace(" ", "").split("->")[0].split(",")
+    if "..." in equation or len(terms) != len(ins) or any(len(t) != len(s) for t, s in zip(terms, ins)):
+        return math.prod(math.prod(s) for s in ins) or 1
+    sizes = {letter: dim for term, shape in zip(terms, ins) for letter, dim in zip(term, shape)}
+    return math.prod(sizes.values())
+
+
 def _operations(node, shapes: dict) -> int:
     """Operations of one node for the whole batch: multiply-adds where weights are applied, else one per value."""
     out = math.prod(shapes[node.output[0]]) if node.output and node.output[0] in shapes else 0
@@ -88,6 +99,8 @@ def _operations(node, shapes: dict) -> int:
         return out * math.prod(ins[1][1:])
     if node.op_type == "ConvTranspose" and len(ins) > 1:
         return math.prod(ins[0]) * math.prod(ins[1][1:])
+    if node.op_type == "Einsum":
+        return _einsum_operations(node, ins)
     if node.op_type in ("MaxPool", "AveragePool", "LpPool"):
         kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
         return out * math.prod(kernel)
