@@ -72,6 +72,24 @@ def test_any_architecture_computes_for_the_grader_what_it_computed_for_the_stude
     assert graph.code == 20 and graph.batch == 32
 
 
+def test_a_forward_that_depends_on_the_batch_differs_from_its_graph():
+    """Images twice over: the batch mean over all 64 equals each traced batch of 32's, so only the
+    outputs on the first 8 images alone show that forward uses statistics of the batch."""
+    class BatchMean(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(784, 20)
+
+        def forward(self, x):
+            x = x.flatten(1)
+            return self.fc(x - x.mean(dim=0))
+    twice = torch.cat([X[:32], X[:32]])
+    ev = model_evidence(BatchMean().eval(), twice)
+    graph = load_graph(ev, "m", "Encoder(hparams)", twice.numpy())
+    with pytest.raises(Failed, match="gives other outputs"):
+        expect_same_outputs(ev, graph, "m", twice.numpy())
+
+
 def test_the_code_is_the_narrowest_point_every_path_passes():
     class Skip(nn.Module):
         def __init__(self):

@@ -29,6 +29,7 @@ from ..checks.common import quiet
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}$")
 GRAPH_BATCH = 32             # the fixed batch a model's graph is traced for (the judge runs it batch by batch)
+SMALL_BATCH = 8              # a model's outputs are exported for x and for x[:SMALL_BATCH] alone
 
 
 def enabled() -> bool:
@@ -113,7 +114,8 @@ class Probe:
 
     def model(self, name: str, module, x) -> None:
         """Export `module` in eval mode: <name>.onnx, the graph its forward traces to on a batch of
-        x[:GRAPH_BATCH] (weights named as in its state_dict), <name>.output = module(x), and for the
+        x[:GRAPH_BATCH] (weights named as in its state_dict), <name>.output = module(x),
+        <name>.output_small = module(x[:SMALL_BATCH]) (a forward that depends on the batch differs), and for the
         messages: whether a second call gave other outputs (value <name>.random), whether images gave
         other outputs in a smaller batch (value <name>.batchwise) and what the tracer
         warned about (value <name>.tracer_warnings: e.g. a tensor turned into a NumPy array)."""
@@ -124,11 +126,12 @@ class Probe:
             graph = io.BytesIO()
             try:
                 with torch.no_grad(), quiet(stdout=True):
-                    output = module(x)
+                    output, small = module(x), module(x[:SMALL_BATCH])
                     if isinstance(output, torch.Tensor) and not torch.equal(output, module(x)):
                         self.values[f"{name}.random"] = True
-                    elif isinstance(output, torch.Tensor) and len(x) > 8 and not torch.allclose(
-                            output[:8], module(x[:8]), rtol=1e-4, atol=1e-5):
+                    elif isinstance(output, torch.Tensor) and isinstance(small, torch.Tensor) and \
+                            output.shape[1:] == small.shape[1:] and \
+                            not torch.allclose(output[:SMALL_BATCH], small, rtol=1e-4, atol=1e-5):
                         self.values[f"{name}.batchwise"] = True
                 with quiet(stdout=True), warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", torch.jit.TracerWarning)
@@ -145,6 +148,7 @@ class Probe:
             return
         self.graphs[name] = graph.getvalue()
         self.array(f"{name}.output", output)
+        self.array(f"{name}.output_small", small)
 
     # -- writing -------------------------------------------------------------------------------
     def save(self) -> None:
