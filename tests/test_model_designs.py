@@ -11,14 +11,17 @@ from notebooks import SOURCE, Probing, cell, judge_in_process, read
 
 NAME = "1_autoencoder"
 
-# The test cells that judge each answer cell's models (the selfchecks build on the student's own Encoder).
+# The test cells that judge each answer cell's models (the selfchecks build on the student's own Encoder;
+# classifier_hidden and autoencoder_hidden on the grader's, so a wrong Encoder must not cost them).
 CELLS = {
-    "encoder_solution": ["encoder_selfcheck", "encoder_hidden", "classifier_selfcheck", "autoencoder_selfcheck"],
+    "encoder_solution": ["encoder_selfcheck", "encoder_hidden", "classifier_selfcheck", "autoencoder_selfcheck",
+                         "classifier_hidden", "autoencoder_hidden"],
     "classifier_solution": ["classifier_selfcheck", "classifier_hidden"],
     "autoencoder_solution": ["autoencoder_selfcheck", "autoencoder_hidden"],
     "hparams_solution": ["encoder_selfcheck", "encoder_hidden", "classifier_selfcheck", "classifier_hidden"],
     "ae_hparams_solution": ["autoencoder_selfcheck", "autoencoder_hidden"],
 }
+ON_THE_ENCODER = CELLS["encoder_solution"][:4]          # the cells a wrong Encoder must fail
 RAW = re.compile(r"\b[A-Z]\w*(Error|Exception)\b|Traceback|mat1 and mat2|torch\.\w+\.|File \"")
 
 
@@ -92,7 +95,8 @@ RIGHT = {
     "torch.cat of two paths": ("encoder_solution", encoder(
         "self.wide, self.narrow = nn.Linear(input_size, 64), nn.Linear(input_size, 16)\n"
         "self.out = nn.Linear(80, latent_dim)",
-        "x = x.reshape(x.size(0), -1)\nreturn self.out(torch.cat([F.relu(self.wide(x)), torch.sigmoid(self.narrow(x))], dim=1))"),
+        "x = x.reshape(x.size(0), -1)\n"
+        "return self.out(torch.cat([F.relu(self.wide(x)), torch.sigmoid(self.narrow(x))], dim=1))"),
         {}),
     "super(Encoder, self).__init__()": ("encoder_solution", encoder(MLP, "return self.net(x.reshape(len(x), -1))",
                                                                     head="super(Encoder, self).__init__()"), {}),
@@ -111,11 +115,13 @@ RIGHT = {
         h = F.dropout(h.flatten(1), 0.3, training=self.training)
         return self.fc(h)"""), {}),
     "hparams with extra keys": ("hparams_solution", [(
-        '"dropout": 0.2,', '"dropout": 0.2,\n    "hidden": [256, 64],\n    "activation": "relu",\n    "seed": 0,')], {}),
+        '"dropout": 0.2,',
+        '"dropout": 0.2,\n    "hidden": [256, 64],\n    "activation": "relu",\n    "seed": 0,')], {}),
     # -- classifiers
     "a two-layer head": ("classifier_solution", [(
         "self.model = nn.Linear(encoder.latent_dim, 10)",
-        "self.model = nn.Sequential(nn.Linear(encoder.latent_dim, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 10))")],
+        "self.model = nn.Sequential(nn.Linear(encoder.latent_dim, 64), nn.ReLU(), nn.Dropout(0.1), "
+        "nn.Linear(64, 10))")],
         {}),
     "log_softmax with nll_loss": ("classifier_solution", [
         ("return self.model(self.encoder(x))", "return F.log_softmax(self.model(self.encoder(x)), dim=1)"),
@@ -203,47 +209,49 @@ WRONG = {
         MLP, "return self.net(x.reshape(len(x), x.shape[1] * x.shape[2] * x.shape[3]))"),
         {"encoder_hidden": "Encoder.forward"}),
     "forward returning a tuple": ("encoder_solution", encoder(MLP, "z = self.net(x.flatten(1))\nreturn z, x"),
-                                  {c: "one tensor" for c in CELLS["encoder_solution"]}),
+                                  {c: "one tensor" for c in ON_THE_ENCODER}),
     "layers kept in a Python list": ("encoder_solution", encoder(
         "self.layers = [nn.Linear(input_size, 128), nn.Linear(128, latent_dim)]",
         "x = x.flatten(1)\nfor layer in self.layers:\n    x = layer(x)\nreturn x"),
-        {c: "Python list" for c in CELLS["encoder_solution"]}),
+        {c: "Python list" for c in ON_THE_ENCODER}),
     "numpy in forward": ("encoder_solution", encoder(
         MLP, "x = torch.from_numpy(x.reshape(len(x), -1).numpy() * 2.0 - 1.0)\nreturn self.net(x)"),
-        {c: "numpy" for c in CELLS["encoder_solution"]}),
+        {c: "numpy" for c in ON_THE_ENCODER}),
     "batch statistics in eval mode": ("encoder_solution", encoder(
         MLP, "x = x.reshape(len(x), -1)\nreturn self.net((x - x.mean(dim=0)) / (x.std(dim=0) + 1e-3))"),
-        {c: "batch" for c in CELLS["encoder_solution"]}),
+        {c: "batch" for c in ON_THE_ENCODER}),
     "a global counter in forward": ("encoder_solution", "CALLS = [0]\n" + encoder(
         MLP, "CALLS[0] += 1\nreturn self.net(x.reshape(len(x), -1)) + CALLS[0]"),
-        {c: "a counter" for c in CELLS["encoder_solution"]}),
+        {c: "a counter" for c in ON_THE_ENCODER}),
     ".item() in forward": ("encoder_solution", encoder(
         MLP, "x = x.reshape(len(x), -1)\nreturn self.net((x - x.mean().item()) / x.std().item())"),
-        {c: ".item()" for c in CELLS["encoder_solution"]}),
+        {c: ".item()" for c in ON_THE_ENCODER}),
     ".detach() in forward": ("encoder_solution", encoder(MLP, "return self.net(x.reshape(len(x), -1)).detach()"),
                              {"classifier_selfcheck": ".detach()", "autoencoder_selfcheck": ".detach()"}),
     "F.dropout active in eval mode": ("encoder_solution", encoder(
         MLP, "return self.net(F.dropout(x.reshape(len(x), -1), 0.2))"),
-        {c: "random" for c in CELLS["encoder_solution"]}),
+        {c: "random" for c in ON_THE_ENCODER}),
     "more than 5,000,000 parameters": ("encoder_solution", encoder(
         "self.net = nn.Sequential(nn.Linear(input_size, 6400), nn.ReLU(), nn.Linear(6400, latent_dim))",
         "return self.net(x.reshape(len(x), -1))"),
-        {c: "more than the limit 5,000,000" for c in CELLS["encoder_solution"]}),
+        {c: "more than the limit 5,000,000" for c in ON_THE_ENCODER}),
     "TypeError: a float layer size": ("encoder_solution", encoder(
-        "self.net = nn.Sequential(nn.Linear(input_size, input_size / 4), nn.ReLU(), nn.Linear(input_size / 4, latent_dim))",
+        "self.net = nn.Sequential(nn.Linear(input_size, input_size / 4), nn.ReLU(), "
+        "nn.Linear(input_size / 4, latent_dim))",
         "return self.net(x.reshape(len(x), -1))"),
-        {c: "Encoder.__init__" for c in CELLS["encoder_solution"]}),
+        {c: "Encoder.__init__" for c in ON_THE_ENCODER}),
     "AttributeError: a misspelt layer": ("encoder_solution", encoder(MLP, "return self.nett(x.reshape(len(x), -1))"),
-                                         {c: "uses .nett, which the Encoder object does not have" for c in CELLS["encoder_solution"]}),
+                                         {c: "uses .nett, which the Encoder object does not have"
+                                          for c in ON_THE_ENCODER}),
     "ValueError: a dropout probability of 1.5": ("encoder_solution", encoder(
         "self.net = nn.Sequential(nn.Linear(input_size, 128), nn.Dropout(1.5), nn.Linear(128, latent_dim))",
         "return self.net(x.reshape(len(x), -1))"),
-        {c: "Encoder.__init__" for c in CELLS["encoder_solution"]}),
+        {c: "Encoder.__init__" for c in ON_THE_ENCODER}),
     "ZeroDivisionError: a hidden size from latent_dim": ("encoder_solution", encoder(
         "hidden = 2000 // (latent_dim // 10 - 2)\nself.net = nn.Sequential(nn.Linear(input_size, hidden), nn.ReLU(), "
         "nn.Linear(hidden, latent_dim))",
         "return self.net(x.reshape(len(x), -1))"),
-        {c: "division by zero" for c in CELLS["encoder_solution"]}),
+        {c: "division by zero" for c in ON_THE_ENCODER}),
     "AssertionError: assert input_size == 784": ("encoder_solution", encoder(
         "assert input_size == 784, 'MNIST images only'\n" + MLP, "return self.net(x.reshape(len(x), -1))"),
         {"encoder_hidden": "assert"}),
@@ -260,7 +268,8 @@ WRONG = {
         ("logits = self(images)\n        loss", "logits, _ = self(images)\n        loss")],
         {c: "one tensor" for c in CELLS["classifier_solution"]}),
     "an MSE loss on the logits": ("classifier_solution", [
-        ("loss = F.cross_entropy(logits, labels)", "loss = F.mse_loss(logits.softmax(1), F.one_hot(labels, 10).float())")],
+        ("loss = F.cross_entropy(logits, labels)",
+         "loss = F.mse_loss(logits.softmax(1), F.one_hot(labels, 10).float())")],
         {"classifier_hidden": "return the cross-entropy"}),
     # -- decoders and autoencoders
     "a conv decoder with a fixed 28 x 28 output": ("autoencoder_solution", [(

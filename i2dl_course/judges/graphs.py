@@ -82,7 +82,10 @@ def _einsum_operations(node, ins: list) -> int:
     terms = equation.replace(" ", "").split("->")[0].split(",")
     if "..." in equation or len(terms) != len(ins) or any(len(t) != len(s) for t, s in zip(terms, ins)):
         return math.prod(math.prod(s) for s in ins) or 1
-    sizes = {letter: dim for term, shape in zip(terms, ins) for letter, dim in zip(term, shape)}
+    sizes = {}
+    for term, shape in zip(terms, ins):
+        for letter, dim in zip(term, shape):
+            sizes[letter] = max(sizes.get(letter, 1), dim)
     return math.prod(sizes.values())
 
 
