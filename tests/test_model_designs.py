@@ -65,6 +65,12 @@ RIGHT = {
     "nn.Flatten in the Sequential": ("encoder_solution", encoder(
         "self.net = nn.Sequential(nn.Flatten(), nn.Linear(input_size, 128), nn.ReLU(), nn.Linear(128, latent_dim))",
         "return self.net(x)"), {}),
+    "Python ifs on the input's shape and range": ("encoder_solution", encoder(MLP, """
+        if x.dim() == 4:
+            x = x.flatten(1)
+        if x.max() > 1:
+            x = x / 255
+        return self.net(x)"""), {}),
     "functional activations": ("encoder_solution", encoder(
         "self.a, self.b, self.c, self.d = nn.Linear(input_size, 128), nn.Linear(128, 64), nn.Linear(64, 32), "
         "nn.Linear(32, latent_dim)",
