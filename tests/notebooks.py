@@ -1,6 +1,7 @@
 """Running notebooks in tests: execute with nbclient, judge what their probes exported, build variants."""
 import copy
 import functools
+import linecache
 import os
 from pathlib import Path
 
@@ -67,8 +68,11 @@ class Probing:
 
     def verdict(self, grade_id: str, points: float = 1.0, cell_error: str = None):
         """The verdict on one test cell, judged with the other cells' exports (as at grading)."""
-        return judges().judge_notebook(self.notebook, {grade_id: points}, self.exports(), self.inputs,
-                                       {grade_id: cell_error})[grade_id]
+        return self.judged({grade_id: points}, {grade_id: cell_error})[grade_id]
+
+    def judged(self, points: dict, cell_errors: dict = None) -> dict:
+        """{grade id: Verdict} of the test cells `points` ({grade id: points}), judged together as at grading."""
+        return judges().judge_notebook(self.notebook, points, self.exports(), self.inputs, cell_errors)
 
     def verdicts(self, nb) -> dict:
         """{grade id: None if the test cell got full points, else its message} for every test cell of nb."""
@@ -76,6 +80,33 @@ class Probing:
                   if c.cell_type == "code" and meta(c).get("grade") and not meta(c).get("solution")}
         verdicts = judges().judge_notebook(self.notebook, points, self.exports(), self.inputs)
         return {g: None if v.points == points[g] else v.message for g, v in verdicts.items()}
+
+
+def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: dict, before_test: str = "") -> dict:
+    """{test id: Verdict} for the test cells `test_ids` of notebook 1: exec its setup cell, its code
+    answer cells but the transfer cell (some replaced: {grade id: code}), `before_test` and those
+    test cells, in this process (their probes run, no training; a test cell's error is kept as at
+    grading), then judge what they exported."""
+    for key, value in probing.env.items():
+        monkeypatch.setenv(key, value)
+    namespace = {}
+    setup = next(c for c in nb.cells if "load_splits()" in c.source)
+    answers = [c for c in nb.cells if meta(c).get("solution") and c.cell_type == "code"
+               and meta(c)["grade_id"] != "transfer_solution"]
+    for answer in [setup] + answers:
+        code = "\n".join(line for line in replacements.get(meta(answer).get("grade_id"), answer.source).splitlines()
+                         if not line.startswith("%"))
+        name = f"<cell {meta(answer).get('grade_id', 'setup')}>"
+        linecache.cache[name] = (len(code), None, code.splitlines(True), name)     # as IPython keeps a cell's lines
+        exec(compile(code, name, "exec"), namespace)
+    exec(before_test, namespace)
+    errors = {}
+    for test_id in test_ids:
+        try:
+            exec(cell(nb, test_id).source, namespace)
+        except Exception as err:     # the cell's error, as the kernel would show it (a selfcheck's own check)
+            errors[test_id] = f"{type(err).__name__}: {err}"
+    return probing.judged({test_id: meta(cell(nb, test_id))["points"] for test_id in test_ids}, errors)
 
 
 def cell_results(nb: nbformat.NotebookNode) -> dict:

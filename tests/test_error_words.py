@@ -1,7 +1,9 @@
 """Students' mistakes that make torch or Python raise, as the probes export them, come back in the
 exercise's words (judges/errors.py): no exception name, the sizes that do not match, what to do.
 The errors are raised here by real torch code, not written out."""
+import io
 import json
+import linecache
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from torch import nn
 
 from i2dl_course.judges import AssignmentJudges
 from i2dl_course.judges.errors import EXCEPTION, in_words
+from i2dl_course.judges.evidence import plain_error
 from i2dl_utils.probes import _error
 from notebooks import ROOT
 from test_judges import npy
@@ -42,6 +45,18 @@ MISTAKES = {
     "BatchNorm on one example": (lambda: nn.BatchNorm1d(3)(torch.zeros(1, 3)), ["more than one example per batch"]),
     "an unknown keyword": (lambda: nn.Linear(3, 2, latent_dim=4), ["does not accept the argument latent_dim"]),
     "a missing hparams key": (lambda: {"lr": 1}["learning_rate"], ["hparams['learning_rate']"]),
+    "flat images into a convolution": (lambda: nn.Conv2d(1, 4, 3)(torch.zeros(4, 784)),
+                                       ["gets inputs of shape [4, 784], not images", "(N, 1, 28, 28)"]),
+    "a float layer size": (lambda: nn.Linear(784, 784 / 4), ["not a whole number", "use //"]),
+    "a tuple into a layer": (lambda: nn.Linear(3, 2)((torch.zeros(4, 3), torch.zeros(4, 3))),
+                             ["gets a tuple where it takes one tensor"]),
+    "a misspelt layer": (lambda: nn.Sequential().nett, ["uses .nett, which the Sequential object does not have"]),
+    "labels unpacked from images": (lambda: [None for images, labels in [torch.zeros(16, 1, 28, 28)]],
+                                    ["batches are images only, no labels"]),
+    "a dropout probability above 1": (lambda: nn.Dropout(1.5), ["dropout probability of 1.5"]),
+    "a layer torch cannot export": (lambda: torch.onnx.export(nn.Bilinear(2, 2, 1), (torch.zeros(1, 2), torch.zeros(1, 2)),
+                                                              io.BytesIO(), dynamo=False),
+                                    ["uses bilinear, which the grader cannot trace into a graph"]),
 }
 
 
@@ -54,11 +69,32 @@ def test_a_mistake_is_said_in_the_exercises_words(mistake):
     assert not EXCEPTION.search(words.split(": ", 1)[1]) and "Error" not in words, words
 
 
-def test_an_unknown_error_is_passed_on_as_it_was_raised():
-    error = raised(lambda: 1 / 0)
-    assert in_words(error) == "raised ZeroDivisionError: division by zero"
+def in_a_cell(code: str, call: str) -> str:
+    """What a probe exports for `call` raising in `code`, run as a notebook cell is (its lines kept
+    by linecache under the cell's name, as IPython does)."""
+    name, namespace = "<answer cell>", {"nn": nn, "torch": torch}
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    exec(compile(code, name, "exec"), namespace)
+    return raised(lambda: eval(call, namespace))
+
+
+def test_an_error_no_rule_knows_is_said_by_its_kind_where_it_was_raised_and_its_message():
+    error = in_a_cell("def hidden_size(latent_dim):\n    return 500 // (latent_dim - 20)\n", "hidden_size(20)")
+    assert error.endswith(" [in hidden_size, line 2: `return 500 // (latent_dim - 20)`]"), error
+    assert in_words(error) == ("failed: a division by zero at hidden_size, line 2: `return 500 // (latent_dim - 20)` "
+                               "(integer division or modulo by zero)")
     assert in_words("returned list, not the tuple (dx, dgamma, dbeta)") == \
         "returned list, not the tuple (dx, dgamma, dbeta)"
+
+
+def test_the_place_is_the_students_last_line_not_torchs():
+    """An error raised inside torch is placed at the line of the answer cell that called it."""
+    code = "class Encoder(nn.Module):\n    def forward(self, x):\n        return self.nett(x[0][1])\n"
+    error = in_a_cell(code, "Encoder()(torch.zeros(2, 3))")
+    words = in_words(error)
+    assert words == ("failed: uses .nett, which the Encoder object does not have (misspelt, or never set in __init__?) "
+                     "(at Encoder.forward, line 3: `return self.nett(x[0][1])`)"), words
+    assert plain_error("ValueError: " + "x" * 500 + " [in f, line 1]").endswith(" [in f, line 1]")
 
 
 def test_a_batchnorm_backward_that_raises_is_named_with_what_it_raised():

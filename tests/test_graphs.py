@@ -44,7 +44,24 @@ def conv():
                          nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 7 * 7, 20))
 
 
-@pytest.mark.parametrize("make", [Residual, conv], ids=["residual", "conv"])
+def unflatten_and_upsample():
+    """Layers the exporter writes as shape arithmetic (Shape, Mod, Slice, Concat) and Resize."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 8 * 7 * 7), nn.Unflatten(1, (8, 7, 7)),
+                         nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), nn.Upsample(scale_factor=2), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 28 * 28, 20))
+
+
+class Einsum(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(20, 784) / 28)
+
+    def forward(self, x):
+        return torch.einsum("ni,oi->no", x.flatten(1), self.weight)
+
+
+@pytest.mark.parametrize("make", [Residual, conv, unflatten_and_upsample, Einsum],
+                         ids=["residual", "conv", "unflatten", "einsum"])
 def test_any_architecture_computes_for_the_grader_what_it_computed_for_the_student(make):
     module = make().eval()
     ev = model_evidence(module)
@@ -53,6 +70,24 @@ def test_any_architecture_computes_for_the_grader_what_it_computed_for_the_stude
     assert out.shape == (64, 20) and torch.allclose(out, module(X).detach(), atol=1e-5)
     assert graph.parameters >= sum(p.numel() for p in module.parameters())
     assert graph.code == 20 and graph.batch == 32
+
+
+def test_a_forward_that_depends_on_the_batch_differs_from_its_graph():
+    """Images twice over: the batch mean over all 64 equals each traced batch of 32's, so only the
+    outputs on the first 8 images alone show that forward uses statistics of the batch."""
+    class BatchMean(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(784, 20)
+
+        def forward(self, x):
+            x = x.flatten(1)
+            return self.fc(x - x.mean(dim=0))
+    twice = torch.cat([X[:32], X[:32]])
+    ev = model_evidence(BatchMean().eval(), twice)
+    graph = load_graph(ev, "m", "Encoder(hparams)", twice.numpy())
+    with pytest.raises(Failed, match="gives other outputs"):
+        expect_same_outputs(ev, graph, "m", twice.numpy())
 
 
 def test_the_code_is_the_narrowest_point_every_path_passes():
@@ -135,6 +170,26 @@ def test_hostile_graphs_are_refused_before_evaluation():
     refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [strings]), "numbers only")
     refused(graph_bytes(flat() + [helper.make_node("MatMul", ["f", "W"], ["y"])], [weight("W", (784, 7000))]),
             "more than the limit 5,000,000")
+
+
+def test_an_einsum_is_costed_as_its_multiply_adds():
+    assert load_graph(model_evidence(Einsum().eval()), "m", "Encoder(hparams)", X.numpy()).operations >= 784 * 20
+
+
+def test_shape_arithmetic_is_folded_and_what_it_sizes_is_costed():
+    """A shape computed from the input's static shape (Shape -> Mod -> Slice -> Concat, as the exporter
+    writes nn.Unflatten; onnx's own inference stops at Mod) is folded, so the Expand it sizes is costed
+    before anything runs, and refused as too large."""
+    def constant(name, values):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, np.int64)))
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Shape", ["f"], ["s"]),
+             constant("zero", [0]), constant("one", [1]), constant("three", [3]), constant("two", [2]),
+             constant("wide", [20_000, 784]), helper.make_node("Mod", ["three", "two"], ["end"]),
+             helper.make_node("Slice", ["s", "zero", "end"], ["n"]),
+             helper.make_node("Concat", ["n", "wide"], ["to"], axis=0),
+             helper.make_node("Unsqueeze", ["f", "one"], ["u"]), helper.make_node("Expand", ["u", "to"], ["e"]),
+             helper.make_node("ReduceSum", ["e", "one"], ["y"], keepdims=0)]
+    refused(graph_bytes(nodes, output_shape=(32, 784)), "MB for a batch")
 
 
 def test_a_100000_wide_output_is_never_run_on_the_test_images():

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from notebooks import SOURCE, Probing, cell_results, execute, graded_ids, meta, read, restore_tests
+from notebooks import SOURCE, Probing, cell_results, execute, graded_ids, judge_in_process, meta, read, restore_tests
 
 NOTEBOOK = "1_autoencoder.ipynb"
 NAME = "1_autoencoder"
@@ -134,32 +134,15 @@ MISTAKES = {
 }
 
 
-def _judge_in_process(nb, test_id: str, probing: Probing, monkeypatch, replacements: dict, before_test: str = ""):
-    """Exec the setup cell, the solution cells (some replaced), `before_test` and one test cell (its
-    probe runs, no training); the judge's verdict on what it exported."""
-    for key, value in probing.env.items():
-        monkeypatch.setenv(key, value)
-    namespace = {}
-    setup = next(c for c in nb.cells if "load_splits()" in c.source)
-    cells = [setup] + [c for c in nb.cells if meta(c).get("solution") and c.cell_type == "code" and meta(c)["grade_id"] != "transfer_solution"]
-    for cell in cells:
-        code = replacements.get(meta(cell).get("grade_id"), cell.source)
-        exec("\n".join(line for line in code.splitlines() if not line.startswith("%")), namespace)
-    exec(before_test, namespace)
-    test = next(c for c in nb.cells if meta(c).get("grade_id") == test_id)
-    exec(test.source, namespace)
-    return probing.verdict(test_id, meta(test)["points"])
-
-
 @pytest.mark.parametrize("mistake", MISTAKES, ids=list(MISTAKES))
 def test_a_seeded_mistake_loses_its_points_with_a_message_naming_it(source, mistake, tmp_path, monkeypatch):
     grade_id, old, new, test_id, words = MISTAKES[mistake]
     code = next(c for c in source.cells if meta(c).get("grade_id") == grade_id).source
     assert code.count(old) == 1, f"{grade_id}: expected {old!r} once"
-    right = _judge_in_process(source, test_id, Probing(NAME, tmp_path / "right"), monkeypatch, {})
+    right = judge_in_process(source, [test_id], Probing(NAME, tmp_path / "right"), monkeypatch, {})[test_id]
     assert right.points > 0, right.message                    # the correct solution passes
-    wrong = _judge_in_process(source, test_id, Probing(NAME, tmp_path / "wrong"), monkeypatch,
-                              {grade_id: code.replace(old, new)})
+    wrong = judge_in_process(source, [test_id], Probing(NAME, tmp_path / "wrong"), monkeypatch,
+                              {grade_id: code.replace(old, new)})[test_id]
     assert wrong.points == 0 and words in wrong.message, wrong.message
 
 
@@ -168,8 +151,8 @@ def test_an_encoder_without_batchnorm_or_dropout_is_fine(source, tmp_path, monke
     old = "nn.Linear(input_size, 500), nn.BatchNorm1d(500), nn.ReLU(), nn.Dropout(p),"
     code = next(c for c in source.cells if meta(c).get("grade_id") == "encoder_solution").source
     plain = code.replace(old, "nn.Linear(input_size, 500), nn.ReLU(),")
-    verdict = _judge_in_process(source, "encoder_hidden", Probing(NAME, tmp_path), monkeypatch,
-                                {"encoder_solution": plain})
+    verdict = judge_in_process(source, ["encoder_hidden"], Probing(NAME, tmp_path), monkeypatch,
+                                {"encoder_solution": plain})["encoder_hidden"]
     assert verdict.points == 2, verdict.message
 
 
@@ -206,6 +189,6 @@ class Encoder(nn.Module):
 
 @pytest.mark.parametrize("design", CREATIVE, ids=list(CREATIVE))
 def test_a_creative_encoder_gets_the_encoders_points(source, design, tmp_path, monkeypatch):
-    verdict = _judge_in_process(source, "encoder_hidden", Probing(NAME, tmp_path), monkeypatch,
-                                {"encoder_solution": CREATIVE[design]})
+    verdict = judge_in_process(source, ["encoder_hidden"], Probing(NAME, tmp_path), monkeypatch,
+                                {"encoder_solution": CREATIVE[design]})["encoder_hidden"]
     assert verdict.points == 2, verdict.message

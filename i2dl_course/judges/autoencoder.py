@@ -75,7 +75,8 @@ def _expect_step(ev, name: str, what: str, x) -> None:
                                      "return an optimizer, and training_step the loss tensor")
     expect(not unchanged, f"{what}: one training step leaves {', '.join(unchanged[:4])} unchanged: build the "
                           "optimizer from self.parameters() after all layers exist, and freeze nothing "
-                          "(no torch.no_grad() or requires_grad_(False) around the encoder)")
+                          "(no .detach(), torch.no_grad() or requires_grad_(False) in a forward or around the "
+                          "encoder)")
 
 
 def _expect_scalar_loss(ev, what: str, expected: float, loss_name: str) -> None:
@@ -201,12 +202,9 @@ def augment_offline_hidden(ev, ctx) -> str:
 
 # ----------------------------------------------------------------------------- 2. encoder
 def _outputs(ev, name: str, what: str, x, width: int, should: str, hint: str = ""):
-    """(the model's graph, its outputs on x), which must be (N, width); `hint` ends any failure message."""
-    try:
-        model = load_graph(ev, name, what, x)
-        out = expect_same_outputs(ev, model, name, x)
-    except Failed as err:
-        raise Failed(f"{err}{hint}") from None
+    """(the model's graph, its outputs on x), which must be (N, width); `hint` ends the message if not."""
+    model = load_graph(ev, name, what, x)
+    out = expect_same_outputs(ev, model, name, x)
     expect(out.shape == (len(x), width), f"{what} should {should}, got {tuple(out.shape)} for N = {len(x)}{hint}")
     return model, out
 
@@ -239,9 +237,24 @@ def _logits(ev, name: str, what: str, x, hint: str = ""):
     return _outputs(ev, name, what, x, 10, "return logits (N, 10)", hint)
 
 
+def _on_your_encoder(ctx, check) -> None:
+    """check(), a test of a model built on the student's Encoder: if it fails while Encoder(hparams)
+    failed its own test, the message says so."""
+    try:
+        check()
+    except (Failed, AssertionError) as err:
+        verdict = (ctx.verdicts or {}).get("encoder_selfcheck")
+        if verdict is None or verdict.points > 0:
+            raise
+        raise Failed(f"{err} (it is built on your Encoder, which fails its own test encoder_selfcheck: "
+                     "fix Encoder first)") from None
+
+
 def classifier_selfcheck(ev, ctx) -> str:
-    _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams))", ctx.inputs["images"])
-    _expect_step(ev, "classifier", "Classifier", ctx.inputs["images"])
+    def check():
+        _logits(ev, "classifier", "Classifier(hparams, Encoder(hparams))", ctx.inputs["images"])
+        _expect_step(ev, "classifier", "Classifier", ctx.inputs["images"])
+    _on_your_encoder(ctx, check)
     return "Classifier: (N, 1, 28, 28) -> logits (N, 10), one training step trains every parameter"
 
 
@@ -285,8 +298,11 @@ def _reconstructions(ev, name: str, what: str, x, hint: str = ""):
 
 
 def autoencoder_selfcheck(ev, ctx) -> str:
-    _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), Decoder(hparams))", ctx.inputs["images"])
-    _expect_step(ev, "autoencoder", "Autoencoder", ctx.inputs["images"])
+    def check():
+        _reconstructions(ev, "autoencoder", "Autoencoder(hparams, Encoder(hparams), Decoder(hparams))",
+                         ctx.inputs["images"])
+        _expect_step(ev, "autoencoder", "Autoencoder", ctx.inputs["images"])
+    _on_your_encoder(ctx, check)
     return "Autoencoder: (N, 1, 28, 28) -> (N, 784), one training step trains encoder and decoder"
 
 
@@ -304,7 +320,7 @@ def autoencoder_hidden(ev, ctx) -> str:
            f"{float(far.max()):.2f} on random codes): end the decoder with nn.Sigmoid()")
     what = "Autoencoder(hparams, encoder, decoder) on the grader's encoder (latent_dim=20) and your decoder"
     through = ". Autoencoder.forward should be decoder(encoder(x)): everything must pass through the code"
-    model, recon = _reconstructions(ev, "autoencoder", what, i["images"], through)
+    model, recon = _reconstructions(ev, "autoencoder", what, i["images"])
     expect(model.code <= 20, f"{what}: the narrowest point every path from the images to the reconstruction passes "
                              f"has {model.code:g} numbers per image, the code has 20{through}")
     flat = torch.from_numpy(i["images"][:32]).reshape(32, -1)

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .errors import in_words
+from .errors import WHERE, in_words
 
 MAX_RECORD_BYTES = 1 << 20
 MAX_ARRAY_BYTES = 64 << 20
@@ -71,9 +71,12 @@ def _finite(x: float) -> float:
 
 
 def plain_error(text: str) -> str:
-    """The student's exception as exported, as one short line."""
+    """The student's exception as exported, as one short line (its "[in where]" kept: errors.py)."""
     text = " ".join(str(text).split())
-    return text if len(text) <= 160 else text[:159] + "…"
+    match = WHERE.search(text)
+    where = f" [in {match['where'][:130]}]" if match else ""
+    text = text[:match.start()] if match else text
+    return (text if len(text) <= 200 else text[:199] + "…") + where
 
 
 class Evidence:

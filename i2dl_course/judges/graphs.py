@@ -3,9 +3,10 @@
 A probe exports each model as the graph its forward traces to in eval mode, for a fixed batch
 (i2dl_utils.probes.Probe.model). Before anything is evaluated, `parse_graph` checks the graph (one
 float input of the probe's shape, standard operators of an allow-list, no control flow, functions,
-custom domains, external data or strings) and computes its cost from the shapes alone: parameters
-(initializers and constants), operations per image (multiply-adds of Gemm/MatMul/Conv, one per
-element elsewhere) and the bytes of every value of one batch. A graph over any budget is refused
+custom domains, external data or strings), folds its shape arithmetic into constants
+(shape_arithmetic.py: the folded graph is the one that runs) and computes its cost from the
+shapes alone: parameters (initializers and constants), operations per image (multiply-adds of
+Gemm/MatMul/Conv, one per element elsewhere) and the bytes of every value of one batch. A graph over any budget is refused
 with the reason; one within them is run one batch at a time on one thread.
 """
 import math
@@ -19,6 +20,7 @@ from onnx import numpy_helper, shape_inference
 from i2dl_utils import config
 
 from .evidence import Failed
+from .shape_arithmetic import fold_shape_arithmetic
 
 MAX_GRAPH_BYTES = 64 << 20
 MAX_NODES = 1000
@@ -28,9 +30,9 @@ OPSETS = range(13, 23)
 
 # Standard operators whose output shapes follow from input shapes (no control flow, no data-dependent shapes).
 OPERATORS = set("""
-Gemm MatMul Conv ConvTranspose BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
+Gemm MatMul Einsum Conv ConvTranspose BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
 Relu LeakyRelu PRelu Elu Selu Celu Gelu Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign Mish Erf
-Softmax LogSoftmax Add Sub Mul Div Pow Sqrt Reciprocal Exp Log Abs Neg Sign Clip Max Min Mean Sum Floor Ceil Round
+Softmax LogSoftmax Add Sub Mul Div Mod Pow Sqrt Reciprocal Exp Log Abs Neg Sign Clip Max Min Mean Sum Floor Ceil Round
 Reshape Flatten Transpose Squeeze Unsqueeze Concat Split Slice Gather Expand Tile Pad Identity Dropout Cast
 Constant ConstantOfShape Shape Size Where Equal Less LessOrEqual Greater GreaterOrEqual Not And Or
 MaxPool AveragePool GlobalAveragePool GlobalMaxPool LpPool ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd
@@ -73,6 +75,20 @@ def _dims(value: onnx.ValueInfoProto):
     return tuple(d.dim_value for d in dims)
 
 
+def _einsum_operations(node, ins: list) -> int:
+    """Multiply-adds of an Einsum: the product of the sizes of all its indices (with "...", a bound:
+    every input's size times the output's)."""
+    equation = next((a.s.decode("ascii", "replace") for a in node.attribute if a.name == "equation"), "")
+    terms = equation.replace(" ", "").split("->")[0].split(",")
+    if "..." in equation or len(terms) != len(ins) or any(len(t) != len(s) for t, s in zip(terms, ins)):
+        return math.prod(math.prod(s) for s in ins) or 1
+    sizes = {}
+    for term, shape in zip(terms, ins):
+        for letter, dim in zip(term, shape):
+            sizes[letter] = max(sizes.get(letter, 1), dim)
+    return math.prod(sizes.values())
+
+
 def _operations(node, shapes: dict) -> int:
     """Operations of one node for the whole batch: multiply-adds where weights are applied, else one per value."""
     out = math.prod(shapes[node.output[0]]) if node.output and node.output[0] in shapes else 0
@@ -86,6 +102,8 @@ def _operations(node, shapes: dict) -> int:
         return out * math.prod(ins[1][1:])
     if node.op_type == "ConvTranspose" and len(ins) > 1:
         return math.prod(ins[0]) * math.prod(ins[1][1:])
+    if node.op_type == "Einsum":
+        return _einsum_operations(node, ins)
     if node.op_type in ("MaxPool", "AveragePool", "LpPool"):
         kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
         return out * math.prod(kernel)
@@ -238,8 +256,11 @@ def parse_graph(data: bytes, what: str, input_shape: tuple) -> Graph:
         raise Failed(f"{what}: its graph uses functions or operator sets other than the standard ones")
     if len(graph.node) > MAX_NODES:
         raise Failed(f"{what}: more than {MAX_NODES} operations in its graph")
+    if not len(graph.input):
+        raise Failed(f"{what}: its traced graph does not use its input: forward's result was traced as a constant "
+                     "(e.g. through numpy or .item() in forward)")
     if len(graph.input) != 1 or len(graph.output) != 1 or len(graph.sparse_initializer):
-        raise Failed(f"{what}: its forward should take one tensor and return one tensor")
+        raise Failed(f"{what}: its forward should take one tensor and return one tensor (not a tuple or list)")
     parameters = sum(_tensor(t, what) for t in graph.initializer)
     for node in graph.node:
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPERATORS:
@@ -260,6 +281,7 @@ def parse_graph(data: bytes, what: str, input_shape: tuple) -> Graph:
                      f"{config.MAX_PARAMETERS:,}")
     try:
         onnx.checker.check_model(model)
+        model = fold_shape_arithmetic(model)
         inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as err:                         # noqa: BLE001  onnx's validation and inference errors
         raise Failed(f"{what}: its exported graph is not valid ({_native(err)})") from None
@@ -291,6 +313,6 @@ def parse_graph(data: bytes, what: str, input_shape: tuple) -> Graph:
         raise Failed(f"{what}: {operations:,} operations per image, more than the grader's {MAX_OPERATIONS:,}: "
                      "use smaller or fewer layers")
     try:
-        return Graph(model, data, shapes, what, parameters, operations, nbytes)
+        return Graph(model, model.SerializeToString(), shapes, what, parameters, operations, nbytes)
     except (ValueError, TypeError, KeyError) as err:
         raise Failed(f"{what}: its exported graph is not valid ({' '.join(str(err).split())[:120]})") from None

@@ -4,7 +4,8 @@ nobody passes stands out.
 
 Read from the grader's markers (.grading/<assignment>/done/<student>.json, key "verdicts":
 {notebook: {grade id: [points, message]}}), which the grader's own process writes. Reasons are
-grouped with their numbers masked ("accuracy 0.653 ..." and "accuracy 0.612 ..." are one reason).
+grouped with their numbers and quoted code masked ("accuracy 0.653 ..." and "accuracy 0.612 ..."
+are one reason, and so are two students' lines in "at Encoder.forward, line 3: `...`").
 """
 import csv
 import html
@@ -16,11 +17,12 @@ from pathlib import Path
 TOP_REASONS = 5
 HARD = 0.2                 # tests that fewer than this share of the submissions pass in full stand out
 NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
+CODE = re.compile(r"`[^`]*`")
 
 
 def reason(message: str) -> str:
-    """The message with its numbers masked, so that the same mistake counts as one reason."""
-    return NUMBER.sub("#", " ".join(str(message).split()))[:200]
+    """The message with its numbers and quoted code masked, so that the same mistake counts as one reason."""
+    return NUMBER.sub("#", CODE.sub("`…`", " ".join(str(message).split())))[:200]
 
 
 def collect(done_dir: Path, points: dict) -> list:
