@@ -280,7 +280,7 @@ def _measured(ev, ctx, name: str, what: str):
 def _expect_accuracy(ctx, model, what: str, at_least: float) -> str:
     acc = ctx.measure = accuracy(model, ctx.data.test_images, ctx.data.test_labels)
     expect(acc >= at_least,
-           f"{what}: accuracy {acc:.3f} on the grader's test images, at least {at_least:.2f} needed. "
+           f"{what}: accuracy {acc:.4f} on the grader's test images, at least {at_least:.2f} needed. "   # 4 digits: 0.7996 must not read 0.800
            "Check the training cell's output (does the loss go down, is val accuracy high?), "
            "then the learning rate, the number of epochs and that the optimizer covers the head too.")
     return f"{what}: accuracy {acc:.3f} on the grader's test images (at least {at_least:.2f} needed)"
