@@ -82,14 +82,16 @@ class Probing:
         return {g: None if v.points == points[g] else v.message for g, v in verdicts.items()}
 
 
-def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: dict, before_test: str = "") -> dict:
+def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: dict, before_test: str = "",
+                     between: dict = None, namespace: dict = None) -> dict:
     """{test id: Verdict} for the test cells `test_ids` of notebook 1: exec its setup cell, its code
     answer cells but the transfer cell (some replaced: {grade id: code}), `before_test` and those
-    test cells, in this process (their probes run, no training; a test cell's error is kept as at
-    grading), then judge what they exported."""
+    test cells, in this process (their probes run; a test cell's error is kept as at grading), then
+    judge what they exported. between: {test id: code run just before that test cell}; namespace:
+    names the cells see from the start."""
     for key, value in probing.env.items():
         monkeypatch.setenv(key, value)
-    namespace = {}
+    namespace = dict(namespace or {})
     setup = next(c for c in nb.cells if "load_splits()" in c.source)
     answers = [c for c in nb.cells if meta(c).get("solution") and c.cell_type == "code"
                and meta(c)["grade_id"] != "transfer_solution"]
@@ -102,6 +104,7 @@ def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: 
     exec(before_test, namespace)
     errors = {}
     for test_id in test_ids:
+        exec((between or {}).get(test_id, ""), namespace)
         try:
             exec(cell(nb, test_id).source, namespace)
         except Exception as err:     # the cell's error, as the kernel would show it (a selfcheck's own check)

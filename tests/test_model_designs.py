@@ -346,3 +346,61 @@ def test_a_wrong_design_loses_exactly_its_tests_points_in_words(source, name, tm
             assert not RAW.search(verdict.message), (test, verdict.message)
         else:
             assert verdict.points == cell(source, test).metadata.nbgrader.points, (test, verdict.message)
+
+
+# Transfer learning in the forms students write it, with trained models (the autoencoder one epoch,
+# the transfer classifier the solution's 50), judged as at grading: {design: (answer cell edits,
+# transfer code, words the transfer test must fail with, or None for full points)}.
+TRANSFER = """
+transfer_classifier = Classifier(hparams, copy.deepcopy(autoencoder.encoder))
+make_trainer(hparams["epochs"], enable_progress_bar=False).fit(
+    transfer_classifier, datamodule=MnistDataModule(splits, hparams["batch_size"]))
+"""
+TRANSFERS = {
+    "the solution": ({}, TRANSFER, None),
+    "the pretrained weights loaded into a new Encoder": ({}, TRANSFER.replace(
+        "transfer_classifier = Classifier(hparams, copy.deepcopy(autoencoder.encoder))",
+        "encoder = Encoder(hparams)\nencoder.load_state_dict(autoencoder.encoder.state_dict())\n"
+        "transfer_classifier = Classifier(hparams, encoder)"), None),
+    "the encoder inside the head's nn.Sequential": ({"classifier_solution": [
+        ("self.model = nn.Linear(encoder.latent_dim, 10)",
+         "self.model = nn.Sequential(encoder, nn.Linear(encoder.latent_dim, 10))"),
+        ("return self.model(self.encoder(x))", "return self.model(x)")]}, TRANSFER, None),
+    "fine-tuning the autoencoder's own encoder": ({}, TRANSFER.replace("copy.deepcopy(autoencoder.encoder)",
+                                                                       "autoencoder.encoder"), "deep copy"),
+}
+
+
+@pytest.fixture(scope="module")
+def pretrained(source, tmp_path_factory):
+    """An autoencoder of the solution's classes trained for one epoch (a fresh copy per test)."""
+    namespace = {}
+    setup = next(c for c in source.cells if "load_splits()" in c.source)
+    for answer in [setup] + [cell(source, a) for a in ("hparams_solution", "encoder_solution", "autoencoder_solution",
+                                                       "ae_hparams_solution")]:
+        exec("\n".join(line for line in answer.source.splitlines() if not line.startswith("%")), namespace)
+    exec("seed_everything(0)\nautoencoder = Autoencoder(ae_hparams, Encoder(ae_hparams), Decoder(ae_hparams))\n"
+         "make_trainer(1, enable_progress_bar=False).fit(autoencoder, datamodule=MnistDataModule(splits, 512, "
+         "labelled=False))", namespace)
+    return namespace["autoencoder"].state_dict()
+
+
+@pytest.mark.parametrize("name", TRANSFERS)
+def test_transfer_learning_in_any_form_keeps_its_points_and_a_changed_autoencoder_is_named(
+        source, pretrained, name, tmp_path, monkeypatch):
+    edits, transfer, fails = TRANSFERS[name]
+    replacements = {answer: _code(source, answer, change) for answer, change in edits.items()}
+    before = ("seed_everything(0)\nautoencoder = Autoencoder(ae_hparams, Encoder(ae_hparams), Decoder(ae_hparams))\n"
+              "autoencoder.load_state_dict(PRETRAINED)\n")
+    tests = ["classifier_selfcheck", "classifier_hidden", "reconstruction_hidden", "transfer_hidden"]
+    transfer = "pretrained_state = checks.snapshot(autoencoder.encoder)\nseed_everything(0)\n" + transfer
+    verdicts = judge_in_process(source, tests, Probing(NAME, tmp_path), monkeypatch, replacements,
+                                before_test=before, between={"transfer_hidden": transfer},
+                                namespace={"PRETRAINED": pretrained})
+    transfer_verdict = verdicts["transfer_hidden"]
+    assert verdicts["reconstruction_hidden"].points == 2, verdicts["reconstruction_hidden"].message
+    if fails is None:
+        assert transfer_verdict.points == 4, transfer_verdict.message
+    else:
+        assert transfer_verdict.points == 0 and fails in transfer_verdict.message, transfer_verdict.message
+        assert not RAW.search(transfer_verdict.message), transfer_verdict.message
