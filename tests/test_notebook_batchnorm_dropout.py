@@ -183,3 +183,34 @@ def test_a_seeded_mistake_fails_through_the_notebook(source, test_ids, tmp_path)
     failure = verdicts.pop(test_id)
     assert failure and words in failure, failure
     assert all(message is None for message in verdicts.values()), verdicts
+
+
+# Right answers in other forms than the solution's: {form: {solution cell: (old, new)}}; each keeps every point.
+RIGHT_FORMS = {
+    "the cache as a dict": {
+        "batchnorm_forward": ("cache = (x_hat, xmu, ivar, sqrtvar, gamma)",
+                              "cache = {'x_hat': x_hat, 'xmu': xmu, 'ivar': ivar, 'sqrtvar': sqrtvar, 'gamma': gamma}"),
+        "batchnorm_backward": ("x_hat, xmu, ivar, sqrtvar, gamma = cache",
+                               "x_hat, xmu, ivar, sqrtvar, gamma = (cache[k] for k in ('x_hat', 'xmu', 'ivar', "
+                               "'sqrtvar', 'gamma'))"),
+        "batchnorm_backward_alt": ("x_hat, _, ivar, _, gamma = cache",
+                                   "x_hat, ivar, gamma = cache['x_hat'], cache['ivar'], cache['gamma']")},
+    "running averages updated in place, np.var": {
+        "batchnorm_forward": ("running_mean = momentum * running_mean + (1 - momentum) * mu\n"
+                              "        running_var = momentum * running_var + (1 - momentum) * var",
+                              "running_mean *= momentum; running_mean += (1 - momentum) * mu\n"
+                              "        running_var *= momentum; running_var += (1 - momentum) * np.var(x, axis=0)")},
+    "NumPy's legacy global seed": {
+        "dropout_forward": ('rng = np.random.default_rng(dropout_param.get("seed"))\n'
+                            '        mask = (rng.random(x.shape) >= p) / (1 - p)',
+                            'if "seed" in dropout_param:\n            np.random.seed(dropout_param["seed"])\n'
+                            '        mask = (np.random.rand(*x.shape) < (1 - p)) / (1 - p)')},
+}
+
+
+@pytest.mark.parametrize("form", RIGHT_FORMS, ids=list(RIGHT_FORMS))
+def test_a_right_answer_in_another_form_keeps_every_point(source, test_ids, form, tmp_path, monkeypatch):
+    replacements = {grade_id: _mutated(source, grade_id, old, new) for grade_id, (old, new) in RIGHT_FORMS[form].items()}
+    for test_id in test_ids:
+        verdict = _judge_in_process(source, test_id, Probing(NAME, tmp_path / test_id, seed=3), monkeypatch, replacements)
+        assert verdict.points == meta(cell(source, test_id))["points"], (test_id, verdict.message)
