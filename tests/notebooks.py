@@ -82,13 +82,13 @@ class Probing:
         return {g: None if v.points == points[g] else v.message for g, v in verdicts.items()}
 
 
-def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: dict, before_test: str = "",
-                     between: dict = None, namespace: dict = None) -> dict:
+def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: dict, between: dict = None,
+                     namespace: dict = None) -> dict:
     """{test id: Verdict} for the test cells `test_ids` of notebook 1: exec its setup cell, its code
-    answer cells but the transfer cell (some replaced: {grade id: code}), `before_test` and those
-    test cells, in this process (their probes run; a test cell's error is kept as at grading), then
-    judge what they exported. between: {test id: code run just before that test cell}; namespace:
-    names the cells see from the start."""
+    answer cells but the transfer cell (some replaced: {grade id: code}) and those test cells, in
+    this process (their probes run; a test cell's error is kept as at grading), then judge what they
+    exported. between: {test id: code run just before that test cell}; namespace: names the cells
+    see from the start."""
     for key, value in probing.env.items():
         monkeypatch.setenv(key, value)
     namespace = dict(namespace or {})
@@ -101,7 +101,6 @@ def judge_in_process(nb, test_ids, probing: Probing, monkeypatch, replacements: 
         name = f"<cell {meta(answer).get('grade_id', 'setup')}>"
         linecache.cache[name] = (len(code), None, code.splitlines(True), name)     # as IPython keeps a cell's lines
         exec(compile(code, name, "exec"), namespace)
-    exec(before_test, namespace)
     errors = {}
     for test_id in test_ids:
         exec((between or {}).get(test_id, ""), namespace)

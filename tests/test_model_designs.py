@@ -395,7 +395,7 @@ def test_transfer_learning_in_any_form_keeps_its_points_and_a_changed_autoencode
     tests = ["classifier_selfcheck", "classifier_hidden", "reconstruction_hidden", "transfer_hidden"]
     transfer = "pretrained_state = checks.snapshot(autoencoder.encoder)\nseed_everything(0)\n" + transfer
     verdicts = judge_in_process(source, tests, Probing(NAME, tmp_path), monkeypatch, replacements,
-                                before_test=before, between={"transfer_hidden": transfer},
+                                between={"classifier_selfcheck": before, "transfer_hidden": transfer},
                                 namespace={"PRETRAINED": pretrained})
     transfer_verdict = verdicts["transfer_hidden"]
     assert verdicts["reconstruction_hidden"].points == 2, verdicts["reconstruction_hidden"].message

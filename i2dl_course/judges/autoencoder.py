@@ -279,8 +279,9 @@ def _measured(ev, ctx, name: str, what: str):
 
 def _expect_accuracy(ctx, model, what: str, at_least: float) -> str:
     acc = ctx.measure = accuracy(model, ctx.data.test_images, ctx.data.test_labels)
+    # a miss shows 4 digits: 0.7996 must not read 0.800
     expect(acc >= at_least,
-           f"{what}: accuracy {acc:.4f} on the grader's test images, at least {at_least:.2f} needed. "   # 4 digits: 0.7996 must not read 0.800
+           f"{what}: accuracy {acc:.4f} on the grader's test images, at least {at_least:.2f} needed. "
            "Check the training cell's output (does the loss go down, is val accuracy high?), "
            "then the learning rate, the number of epochs and that the optimizer covers the head too.")
     return f"{what}: accuracy {acc:.3f} on the grader's test images (at least {at_least:.2f} needed)"
@@ -293,8 +294,8 @@ def baseline_accuracy(ev, ctx) -> str:
 
 
 # ----------------------------------------------------------------------------- 4. autoencoder
-def _reconstructions(ev, name: str, what: str, x, hint: str = ""):
-    return _outputs(ev, name, what, x, 784, "reconstruct N images as (N, 784)", hint)
+def _reconstructions(ev, name: str, what: str, x):
+    return _outputs(ev, name, what, x, 784, "reconstruct N images as (N, 784)")
 
 
 def autoencoder_selfcheck(ev, ctx) -> str:

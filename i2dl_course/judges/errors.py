@@ -85,13 +85,18 @@ _COMPILED = [(re.compile(pattern), text) for pattern, text in _RULES]
 EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Warning|Interrupt|Exit)\b")
 
 
+def split_where(error: str) -> tuple:
+    """(the error without its " [in where]", where or "") of an exported error, on one line."""
+    error = " ".join(str(error).split())
+    match = WHERE.search(error)
+    return (error[:match.start()], match["where"]) if match else (error, "")
+
+
 def in_words(error: str) -> str:
     """"failed: <what went wrong, in the exercise's words>[ in <where>]", or the probe's own sentence
     (error: as exported, "Name: message [in where]" or a sentence)."""
-    error = " ".join(str(error).split())
-    match = WHERE.search(error)
-    where = f" at {match['where']}" if match else ""
-    error = error[:match.start()] if match else error
+    error, where = split_where(error)
+    where = f" at {where}" if where else ""
     for pattern, text in _COMPILED:
         match = pattern.search(error)
         if match:

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .errors import WHERE, in_words
+from .errors import in_words, split_where
 
 MAX_RECORD_BYTES = 1 << 20
 MAX_ARRAY_BYTES = 64 << 20
@@ -72,10 +72,8 @@ def _finite(x: float) -> float:
 
 def plain_error(text: str) -> str:
     """The student's exception as exported, as one short line (its "[in where]" kept: errors.py)."""
-    text = " ".join(str(text).split())
-    match = WHERE.search(text)
-    where = f" [in {match['where'][:130]}]" if match else ""
-    text = text[:match.start()] if match else text
+    text, where = split_where(text)
+    where = f" [in {where[:130]}]" if where else ""
     return (text if len(text) <= 200 else text[:199] + "…") + where
 
 

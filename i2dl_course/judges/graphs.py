@@ -20,7 +20,7 @@ from onnx import numpy_helper, shape_inference
 from i2dl_utils import config
 
 from .evidence import Failed
-from .shape_arithmetic import fold_shape_arithmetic
+from .shape_arithmetic import fold_shape_arithmetic, static_dims
 
 MAX_GRAPH_BYTES = 64 << 20
 MAX_NODES = 1000
@@ -62,17 +62,6 @@ def _tensor(t: onnx.TensorProto, what: str) -> int:
     if not all(0 <= d <= config.MAX_PARAMETERS for d in t.dims):
         raise Failed(f"{what}: a tensor of impossible shape {tuple(t.dims)[:8]}")
     return math.prod(t.dims)
-
-
-def _dims(value: onnx.ValueInfoProto):
-    """The static shape of a value, or None if shape inference could not tell it."""
-    kind = value.type.WhichOneof("value")
-    if kind != "tensor_type" or not value.type.tensor_type.HasField("shape"):
-        return None
-    dims = value.type.tensor_type.shape.dim
-    if not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
-        return None
-    return tuple(d.dim_value for d in dims)
 
 
 def _einsum_operations(node, ins: list) -> int:
@@ -288,7 +277,7 @@ def parse_graph(data: bytes, what: str, input_shape: tuple) -> Graph:
     values = list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output)
     shapes, itemsizes = {}, {}
     for value in values:
-        shapes[value.name], itemsizes[value.name] = _dims(value), value.type.tensor_type.elem_type
+        shapes[value.name], itemsizes[value.name] = static_dims(value), value.type.tensor_type.elem_type
     for t in graph.initializer:
         shapes[t.name], itemsizes[t.name] = tuple(t.dims), t.data_type
     for node in graph.node:

@@ -106,15 +106,22 @@ def _constant(node):
     return None
 
 
+def static_dims(value: onnx.ValueInfoProto):
+    """The static shape of a value (a tuple), or None if shape inference could not tell it."""
+    kind = value.type.WhichOneof("value")
+    if kind != "tensor_type" or not value.type.tensor_type.HasField("shape"):
+        return None
+    dims = value.type.tensor_type.shape.dim
+    if not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+        return None
+    return tuple(d.dim_value for d in dims)
+
+
 def _static_shapes(model) -> dict:
+    """{value name: static shape} of every value whose shape inference can tell."""
     inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    shapes = {}
-    for value in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
-        if value.type.WhichOneof("value") == "tensor_type" and value.type.tensor_type.HasField("shape"):
-            dims = value.type.tensor_type.shape.dim
-            if all(d.HasField("dim_value") for d in dims):
-                shapes[value.name] = [d.dim_value for d in dims]
-    return shapes
+    values = list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output)
+    return {value.name: dims for value in values if (dims := static_dims(value)) is not None}
 
 
 def _value(node, known: dict, shapes: dict):
