@@ -140,3 +140,66 @@ def test_a_cpu_fit_uses_only_idle_cores_and_restores_torchs_threads(monkeypatch)
         assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_idle_cores_counts_other_processes_not_this_one(monkeypatch):
+    """Busy core-seconds of the machine less this process's own CPU time, per second of the window
+    since the last fit: 1.5 busy core-seconds over 1 s, 0.5 of them this process's, leave all cores
+    but one idle."""
+    from i2dl_utils import training
+
+    samples = iter([(11.0, 101.5, 10.5)])
+    monkeypatch.setattr(training, "_since", (10.0, 100.0, 10.0))
+    monkeypatch.setattr(training, "_cpu_sample", lambda: next(samples))
+    assert training.idle_cores() == pytest.approx(os.cpu_count() - 1)
+
+
+def _dtypes_in_a_step(monkeypatch, **env) -> tuple:
+    """(trainer precision, dtype of a Linear's output in training_step, dtype of the weights after the fit)."""
+    import pytorch_lightning as pl
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = []
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            out = self.layer(batch[0])
+            seen.append(out.dtype)
+            return torch.nn.functional.mse_loss(out.float(), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1)),
+                                         batch_size=8)
+    model, trainer = Tiny(), make_trainer(1, enable_progress_bar=False)
+    trainer.fit(model, loader)
+    return trainer.precision, seen[0], model.layer.weight.dtype
+
+
+def test_bfloat16_mixed_precision_only_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.delenv("I2DL_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert _dtypes_in_a_step(monkeypatch) == ("bf16-mixed", torch.bfloat16, torch.float32)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert _dtypes_in_a_step(monkeypatch) == ("32-true", torch.float32, torch.float32)
+
+
+def test_i2dl_precision_sets_the_precision(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert _dtypes_in_a_step(monkeypatch, I2DL_PRECISION="32-true") == ("32-true", torch.float32, torch.float32)
+
+
+def test_the_libraries_are_kept_out_of_the_garbage_collectors_sight():
+    """Importing the trainer factory freezes what torch and Lightning allocated (gc.freeze), which saves
+    full collections and the kernel's exit from walking through them."""
+    import subprocess
+    import sys
+    code = "import gc, i2dl_utils.training; print(gc.get_freeze_count())"
+    frozen = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert frozen > 100_000
