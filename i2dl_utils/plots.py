@@ -1,24 +1,44 @@
 """Figures for the notebooks (matplotlib): image grids, reconstructions, latent space, curves."""
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+
+
+GAP = 2          # pixels of white between the images of a grid
 
 
 def _as_grid_images(images: torch.Tensor) -> torch.Tensor:
     """(N, 784) or (N, 1, 28, 28) -> (N, 28, 28) on the CPU."""
-    return images.detach().cpu().reshape(len(images), 28, 28)
+    return images.detach().cpu().float().reshape(len(images), 28, 28)
+
+
+def _grid(rows: list, size: float, row_gap: int = GAP):
+    """One axes showing rows of (N, 28, 28) images side by side (a single image: a grid of 50 axes
+    took about ten times as long to draw). Returns (figure, axes, (x, y) of the images' corners)."""
+    ncols = max(len(images) for images in rows)
+    step_x, step_y = 28 + GAP, 28 + row_gap
+    canvas = np.ones((len(rows) * step_y - row_gap, ncols * step_x - GAP), dtype=np.float32)   # white
+    for r, images in enumerate(rows):
+        for c, image in enumerate(images):
+            canvas[r * step_y:r * step_y + 28, c * step_x:c * step_x + 28] = image.clamp(0, 1).numpy()
+    fig, ax = plt.subplots(figsize=(ncols * size, len(rows) * size * step_y / step_x))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    corners = [[(c * step_x, r * step_y) for c in range(len(images))] for r, images in enumerate(rows)]
+    return fig, ax, corners
 
 
 def show_images(images: torch.Tensor, titles=None, ncols: int = 10, size: float = 1.2):
     """A grid of grey images, with optional titles (labels) above them."""
     images = _as_grid_images(images)
-    nrows = (len(images) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, (ax, image) in enumerate(zip(axes.flat, images)):
-        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
-        if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=9)
+    rows = [images[i:i + ncols] for i in range(0, len(images), ncols)]
+    fig, ax, corners = _grid(rows, size, row_gap=12 if titles is not None else GAP)
+    if titles is not None:
+        for i, (x, y) in enumerate(corner for row in corners for corner in row):
+            ax.text(x + 14, y - 1, str(titles[i]), ha="center", va="bottom", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -26,14 +46,9 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 10, size: float 
 def reconstruction_grid(originals: torch.Tensor, reconstructions: dict, n: int = 10, size: float = 1.1):
     """Originals in the first row, then one row per entry of {name: reconstructions}."""
     rows = {"original": originals, **reconstructions}
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * size, len(rows) * size * 1.1), squeeze=False)
-    for r, (name, images) in enumerate(rows.items()):
-        images = _as_grid_images(images[:n]).clamp(0, 1)
-        for c in range(n):
-            axes[r, c].imshow(images[c], cmap="gray", vmin=0, vmax=1)
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig, ax, corners = _grid([_as_grid_images(images[:n]) for images in rows.values()], size)
+    ax.set_yticks([row[0][1] + 14 for row in corners], list(rows), fontsize=9)
+    ax.tick_params(length=0)
     fig.tight_layout()
     return fig
 
