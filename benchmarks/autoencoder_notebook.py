@@ -1,14 +1,17 @@
 """Run the solution notebook 1_autoencoder.ipynb over several seeds; print times and test accuracies.
 
-    python benchmarks/autoencoder_notebook.py [--seeds 5] [--threads 2]
+    python benchmarks/autoencoder_notebook.py [--seeds 5] [--first 0] [--threads 2]
 
 Each run executes the source notebook top to bottom (nbclient, a fresh kernel) with every seed
 shifted by I2DL_SEED_OFFSET=k, then measures its four classifiers on the grader's 10,000 test
-images. Prints wall time per run, per-seed accuracies, means and the transfer gain.
+images. Prints wall time per run, per-seed accuracies, means and ranges, the gains the markdown
+quotes, and per seed whether the reconstruction comparison's claims held. The precision is
+make_trainer's (I2DL_PRECISION=32-true measures float32 on a CPU with bfloat16).
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -34,9 +37,24 @@ print("RESULT " + json.dumps({name: predict(globals()[var], test_images).argmax(
 """ % MODELS
 
 
+def comparison_claims(nb) -> dict:
+    """{claim: held} of the markdown after the reconstruction comparison, from its printed rows."""
+    text = next(t for t in ("".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells)
+                if "sharpness" in t and "val MSE" in t)
+    rows = {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
+            for m in re.finditer(r"^(.+?)\s+val MSE (\d\.\d+)\s+sharpness (\d\.\d+)", text, re.M)}
+    mse, sharp = {k: v[0] for k, v in rows.items()}, {k: v[1] for k, v in rows.items()}
+    return {"all less sharp than the digits": all(v < 1 for v in sharp.values()),
+            "code 64 lower MSE than code 20": mse["code 64, MSE"] < mse["code 20, MSE"],
+            "L1 least sharp, highest MSE": sharp["code 20, L1"] == min(sharp.values())
+            and mse["code 20, L1"] == max(mse.values()),
+            "pretrained most accurate and sharpest": mse["pretrained"] == min(mse.values())
+            and sharp["pretrained"] == max(sharp.values())}
+
+
 def run(offset: int, threads: int) -> tuple:
-    """(seconds, {model: test accuracy}, tests without full points): the kernel predicts, the labels
-    stay in this process."""
+    """(seconds, {model: test accuracy}, tests without full points, {comparison claim: held}): the
+    kernel predicts, the labels stay in this process."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PREDICT))
     result = timed_execute(nb, "1_autoencoder", OMP_NUM_THREADS=str(threads), I2DL_SEED_OFFSET=str(offset))
@@ -47,25 +65,34 @@ def run(offset: int, threads: int) -> tuple:
         sys.exit(f"seed offset {offset}: the notebook did not finish")
     labels = GraderData().test_labels
     predictions = json.loads(text.split("RESULT ", 1)[1])
-    return seconds, {m: float((np.array(p) == labels).mean()) for m, p in predictions.items()}, failed
+    return (seconds, {m: float((np.array(p) == labels).mean()) for m, p in predictions.items()}, failed,
+            comparison_claims(nb))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first", type=int, default=0, help="the first seed offset (default 0)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     rows = []
+    print(f"precision: {os.environ.get('I2DL_PRECISION') or 'make_trainer default'}")
     print(f"{'seed':>4} {'seconds':>8} " + " ".join(f"{m:>13}" for m in MODELS) + "  tests without full points")
-    for offset in range(args.seeds):
-        seconds, acc, failed = run(offset, args.threads)
+    for offset in range(args.first, args.first + args.seeds):
+        seconds, acc, failed, claims = run(offset, args.threads)
         rows.append((seconds, acc))
-        print(f"{offset:>4} {seconds:>8.1f} " + " ".join(f"{acc[m]:>13.4f}" for m in MODELS) + f"  {failed or '-'}")
+        broken = [claim for claim, held in claims.items() if not held]
+        print(f"{offset:>4} {seconds:>8.1f} " + " ".join(f"{acc[m]:>13.4f}" for m in MODELS) + f"  {failed or '-'}"
+              + (f"  comparison claims not held: {broken}" if broken else ""), flush=True)
     means = {m: statistics.mean(a[m] for _, a in rows) for m in MODELS}
     print(f"{'mean':>4} {statistics.mean(s for s, _ in rows):>8.1f} " + " ".join(f"{means[m]:>13.4f}" for m in MODELS))
     print(f"min  {'':>8} " + " ".join(f"{min(a[m] for _, a in rows):>13.4f}" for m in MODELS))
-    gains = [a["transfer"] - a["baseline"] for _, a in rows]
-    print(f"transfer - baseline: mean {statistics.mean(gains):+.4f}, per seed {' '.join(f'{g:+.3f}' for g in gains)}")
+    print(f"max  {'':>8} " + " ".join(f"{max(a[m] for _, a in rows):>13.4f}" for m in MODELS))
+    for name, (a, b) in {"transfer - baseline": ("transfer", "baseline"),
+                         "baseline+aug - baseline": ("baseline+aug", "baseline"),
+                         "transfer+aug - baseline+aug": ("transfer+aug", "baseline+aug")}.items():
+        gains = [acc[a] - acc[b] for _, acc in rows]
+        print(f"{name}: mean {statistics.mean(gains):+.4f}, per seed {' '.join(f'{g:+.3f}' for g in gains)}")
     print(f"load average during the runs: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
 
 

@@ -137,7 +137,8 @@ RIGHT = {
          "self.model = nn.Linear(encoder.latent_dim, 10)\n        self.criterion = nn.CrossEntropyLoss()"),
         ("loss = F.cross_entropy(logits, labels)", "loss = self.criterion(logits, labels)"),
         ("""        optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams["learning_rate"],
-                                    momentum=self.hparams["momentum"], nesterov=True)
+                                    momentum=self.hparams["momentum"], nesterov=True,
+                                    weight_decay=self.hparams.get("weight_decay", 0.0))
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}""",
          """        return [torch.optim.Adam(self.parameters(), lr=self.hparams["learning_rate"])]""")], {}),
