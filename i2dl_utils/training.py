@@ -305,10 +305,20 @@ def default_precision() -> str:
     return "bf16-mixed" if any(check() for check in native) else "32-true"
 
 
+def validation_interval(max_epochs: int) -> int:
+    """Validate every this many epochs: about ten times per run, and always after the last epoch (the
+    largest divisor of max_epochs up to max_epochs // 10). A validation of a notebook-1 classifier costs
+    about as much as an epoch of its training: validating every epoch took a third of its fit."""
+    most = max(1, max_epochs // 10)
+    return max(k for k in range(1, most + 1) if max_epochs % k == 0)
+
+
 def make_trainer(max_epochs: int, name: str = None, history: History = None, **kwargs) -> pl.Trainer:
     """A CPU-friendly Trainer (a CUDA GPU when there is one: accelerator "auto"); logs to TensorBoard
     under lightning_logs/<name> when name is given; on CPU it uses only idle cores (IdleCoreThreads)
-    and bfloat16 mixed precision where the processor has it (default_precision).
+    and bfloat16 mixed precision where the processor has it (default_precision). It validates about
+    ten times per run (validation_interval), after every epoch when given a History (its curves
+    have a point per epoch).
 
     With progress on (see progress_bar_enabled; `enable_progress_bar=False` turns it off for one
     trainer), progress shows as a CellProgress line named after the run.
@@ -325,6 +335,7 @@ def make_trainer(max_epochs: int, name: str = None, history: History = None, **k
         enable_model_summary=False,
         enable_checkpointing=False,
         num_sanity_val_steps=0,
+        check_val_every_n_epoch=1 if history is not None else validation_interval(max_epochs),
         log_every_n_steps=10,
     )
     options.update(kwargs)

@@ -203,3 +203,35 @@ def test_the_libraries_are_kept_out_of_the_garbage_collectors_sight():
     code = "import gc, i2dl_utils.training; print(gc.get_freeze_count())"
     frozen = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert frozen > 100_000
+
+
+def test_validation_about_ten_times_a_run_and_after_the_last_epoch(monkeypatch):
+    import pytorch_lightning as pl
+    from i2dl_utils.training import History
+
+    validated = []
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+
+        def validation_step(self, batch, batch_idx):
+            validated.append(self.current_epoch)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1)),
+                                         batch_size=8)
+    make_trainer(30, enable_progress_bar=False).fit(Tiny(), loader, loader)
+    assert validated == [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]
+    validated.clear()
+    make_trainer(45, enable_progress_bar=False).fit(Tiny(), loader, loader)      # 3 divides 45; 4 does not
+    assert validated[-1] == 44 and len(validated) == 15
+    validated.clear()
+    make_trainer(6, enable_progress_bar=False, history=History()).fit(Tiny(), loader, loader)
+    assert validated == [0, 1, 2, 3, 4, 5]                  # a History's curves have a point per epoch
