@@ -88,22 +88,26 @@ def _last_sample():
 
 
 _since = _last_sample()       # other processes' load is measured from here: this import, then each fit's end
+_measured = None              # what idle_cores found last
 
 
 def idle_cores(min_window: float = 0.05) -> float:
     """How many cores other processes left idle since the import of this module or the end of the last
-    fit (Linux /proc/stat less this process's own CPU time), over at least `min_window` seconds (it
-    waits for the rest of a shorter window); None where /proc/stat cannot be read."""
+    fit (Linux /proc/stat less this process's own CPU time); None where /proc/stat cannot be read.
+    A window shorter than `min_window` seconds (a fit right after another) gives the last figure."""
+    global _measured
     if _since is None:
         return None
     wait = _since[0] + min_window - time.monotonic()
-    if wait > 0:
-        time.sleep(wait)
+    if wait > 0 and _measured is not None:
+        return _measured
+    time.sleep(max(0.0, wait))
     now = _last_sample()
     if now is None:
         return None
     others = max(0.0, (now[1] - _since[1]) - (now[2] - _since[2])) / max(1e-3, now[0] - _since[0])
-    return max(0.0, (os.cpu_count() or 1) - others)
+    _measured = max(0.0, (os.cpu_count() or 1) - others)
+    return _measured
 
 
 class IdleCoreThreads(Callback):

@@ -146,11 +146,16 @@ def test_idle_cores_counts_other_processes_not_this_one(monkeypatch):
     """Busy core-seconds of the machine less this process's own CPU time, per second of the window
     since the last fit: 1.5 busy core-seconds over 1 s, 0.5 of them this process's, leave all cores
     but one idle."""
+    import time
     from i2dl_utils import training
 
     samples = iter([(11.0, 101.5, 10.5)])
+    monkeypatch.setattr(training, "_measured", None)
     monkeypatch.setattr(training, "_since", (10.0, 100.0, 10.0))
     monkeypatch.setattr(training, "_cpu_sample", lambda: next(samples))
+    assert training.idle_cores() == pytest.approx(os.cpu_count() - 1)
+    # a fit right after another: no new window to measure, the last figure stands
+    monkeypatch.setattr(training, "_since", (time.monotonic(), 0.0, 0.0))
     assert training.idle_cores() == pytest.approx(os.cpu_count() - 1)
 
 
