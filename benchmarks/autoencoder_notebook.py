@@ -37,24 +37,28 @@ print("RESULT " + json.dumps({name: predict(globals()[var], test_images).argmax(
 """ % MODELS
 
 
-def comparison_claims(nb) -> dict:
-    """{claim: held} of the markdown after the reconstruction comparison, from its printed rows."""
+def comparison(nb) -> dict:
+    """{row: (val MSE, sharpness)} the reconstruction comparison printed."""
     text = next(t for t in ("".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells)
                 if "sharpness" in t and "val MSE" in t)
-    rows = {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
+    return {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
             for m in re.finditer(r"^(.+?)\s+val MSE (\d\.\d+)\s+sharpness (\d\.\d+)", text, re.M)}
+
+
+def comparison_claims(rows: dict) -> dict:
+    """{claim: held} of the markdown after the reconstruction comparison."""
     mse, sharp = {k: v[0] for k, v in rows.items()}, {k: v[1] for k, v in rows.items()}
     return {"all less sharp than the digits": all(v < 1 for v in sharp.values()),
             "code 64 lower MSE than code 20": mse["code 64, MSE"] < mse["code 20, MSE"],
-            "L1 least sharp, highest MSE": sharp["code 20, L1"] == min(sharp.values())
-            and mse["code 20, L1"] == max(mse.values()),
+            "L1 no sharper than code 20 MSE (0.01 at most), highest MSE":
+                sharp["code 20, L1"] <= sharp["code 20, MSE"] + 0.01 and mse["code 20, L1"] == max(mse.values()),
             "pretrained most accurate and sharpest": mse["pretrained"] == min(mse.values())
             and sharp["pretrained"] == max(sharp.values())}
 
 
 def run(offset: int, threads: int) -> tuple:
-    """(seconds, {model: test accuracy}, tests without full points, {comparison claim: held}): the
-    kernel predicts, the labels stay in this process."""
+    """(seconds, {model: test accuracy}, tests without full points, {comparison row: (MSE, sharpness)}):
+    the kernel predicts, the labels stay in this process."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PREDICT))
     result = timed_execute(nb, "1_autoencoder", OMP_NUM_THREADS=str(threads), I2DL_SEED_OFFSET=str(offset))
@@ -66,7 +70,7 @@ def run(offset: int, threads: int) -> tuple:
     labels = GraderData().test_labels
     predictions = json.loads(text.split("RESULT ", 1)[1])
     return (seconds, {m: float((np.array(p) == labels).mean()) for m, p in predictions.items()}, failed,
-            comparison_claims(nb))
+            comparison(nb))
 
 
 def main() -> None:
@@ -79,11 +83,13 @@ def main() -> None:
     print(f"precision: {os.environ.get('I2DL_PRECISION') or 'make_trainer default'}")
     print(f"{'seed':>4} {'seconds':>8} " + " ".join(f"{m:>13}" for m in MODELS) + "  tests without full points")
     for offset in range(args.first, args.first + args.seeds):
-        seconds, acc, failed, claims = run(offset, args.threads)
+        seconds, acc, failed, compared = run(offset, args.threads)
         rows.append((seconds, acc))
-        broken = [claim for claim, held in claims.items() if not held]
+        broken = [claim for claim, held in comparison_claims(compared).items() if not held]
         print(f"{offset:>4} {seconds:>8.1f} " + " ".join(f"{acc[m]:>13.4f}" for m in MODELS) + f"  {failed or '-'}"
               + (f"  comparison claims not held: {broken}" if broken else ""), flush=True)
+        print("     comparison (val MSE, sharpness): "
+              + ", ".join(f"{name} {m:.4f} {s:.2f}" for name, (m, s) in compared.items()), flush=True)
     means = {m: statistics.mean(a[m] for _, a in rows) for m in MODELS}
     print(f"{'mean':>4} {statistics.mean(s for s, _ in rows):>8.1f} " + " ".join(f"{means[m]:>13.4f}" for m in MODELS))
     print(f"min  {'':>8} " + " ".join(f"{min(a[m] for _, a in rows):>13.4f}" for m in MODELS))

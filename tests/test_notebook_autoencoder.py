@@ -68,14 +68,14 @@ def test_closing_table_agrees_with_the_markdown(executed):
 
 def test_reconstruction_comparison_agrees_with_the_markdown(executed):
     """The markdown says: every reconstruction is less sharp than the digits; the 64-d code has the lower
-    MSE of the two short MSE runs; L1 was the least sharp with the highest MSE; the fully trained
-    autoencoder is best on both."""
+    MSE of the two short MSE runs; L1 was no sharper than MSE with the same code (at most 0.01 apart)
+    and had the highest MSE; the pretrained autoencoder is best on both."""
     rows = _reconstructions(executed)
     assert len(rows) == 4, rows
     assert all(sharp < 1 for _, sharp in rows.values())
     assert rows["code 64, MSE"][0] < rows["code 20, MSE"][0]
     assert rows["code 20, L1"][0] == max(mse for mse, _ in rows.values())
-    assert rows["code 20, L1"][1] == min(sharp for _, sharp in rows.values())
+    assert rows["code 20, L1"][1] <= rows["code 20, MSE"][1] + 0.01
     assert rows["pretrained"][0] == min(mse for mse, _ in rows.values())
     assert rows["pretrained"][1] == max(sharp for _, sharp in rows.values())
 
