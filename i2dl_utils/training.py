@@ -73,21 +73,20 @@ class History(Callback):
 
 
 def _cpu_sample():
-    """(wall seconds, busy core-seconds of the whole machine from /proc/stat, CPU seconds of this process)."""
-    with open("/proc/stat") as f:
-        ticks = [int(t) for t in f.readline().split()[1:]]
+    """(wall seconds, busy core-seconds of the whole machine from /proc/stat, CPU seconds of this
+    process), or None where /proc/stat cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(t) for t in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:
+        return None
     own = os.times()
     return time.monotonic(), (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
 
-def _last_sample():
-    try:
-        return _cpu_sample()
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-_since = _last_sample()       # other processes' load is measured from here: this import, then each fit's end
+_since = _cpu_sample()       # other processes' load is measured from here: this import, then each fit's end
 _measured = None              # what idle_cores found last
 
 
@@ -102,7 +101,7 @@ def idle_cores(min_window: float = 0.05) -> float:
     if wait > 0 and _measured is not None:
         return _measured
     time.sleep(max(0.0, wait))
-    now = _last_sample()
+    now = _cpu_sample()
     if now is None:
         return None
     others = max(0.0, (now[1] - _since[1]) - (now[2] - _since[2])) / max(1e-3, now[0] - _since[0])
@@ -133,7 +132,7 @@ class IdleCoreThreads(Callback):
 
     def on_fit_end(self, trainer, pl_module) -> None:
         global _since
-        _since = _last_sample()
+        _since = _cpu_sample()
         if self._threads is not None:
             torch.set_num_threads(self._threads)
             self._threads = None
@@ -299,7 +298,8 @@ def default_precision() -> str:
     """ "bf16-mixed" where training runs on a CPU with bfloat16 instructions (AVX512-BF16 or AMX), else
     "32-true". Mixed precision multiplies matrices in bfloat16 and keeps the weights, the optimizer
     and the losses in float32; on such a CPU the autoencoder's products take half the time, while
-    small batches (32 images) train as fast as in float32. Elsewhere bfloat16 is emulated and slow.
+    small batches (32-128 images) train about as fast as in float32. Elsewhere bfloat16 is emulated
+    and slow.
     $I2DL_PRECISION, when set, is the answer (benchmarks use it to measure both)."""
     if os.environ.get("I2DL_PRECISION"):
         return os.environ["I2DL_PRECISION"]
