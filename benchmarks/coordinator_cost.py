@@ -3,7 +3,7 @@ side by side (figures and ratios, no asserts).
 
     python benchmarks/coordinator_cost.py [--answer FILE]
 
-1. The solved exercise_08 submission is graded once for real (kernels, about 2 minutes here); the
+1. The solved exercise_08 submission is graded once for real (kernels, about 45 s here); the
    runner's answer (executed notebooks and exports, plain data) is kept (`--answer`: reuse one).
 2. Each case is then graded in a fresh process with that answer replayed in place of the kernels,
    so what is measured is the coordinator's work: restore, judging (in its limited child),

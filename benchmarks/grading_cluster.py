@@ -13,7 +13,7 @@
 4. from these: a projection of the wall time for 1,000 submissions on 10, 50 and 200 two-core
    workers (two single-thread worker slots each).
 Courses as in benchmarks/grading.py: `train` (default, one notebook training ~30 s), `exercise_08`
-(both exercise notebooks, ~2 minutes). Other jobs on the machine change every figure: the load
+(both exercise notebooks, ~35 s a submission in the runner). Other jobs on the machine change every figure: the load
 average is printed before and after.
 """
 import argparse
@@ -105,7 +105,7 @@ def main() -> None:
         root = course(scratch / "template", name)
         many = submissions(root, scratch / "many", assignment, n)
         view = scratch / "worker-host" / "view"
-        dataview.build(view)                      # what `i2dl data --view DIR` writes on a worker host
+        dataview.build_all(view)                  # what `i2dl data --view DIR` writes on a worker host
         with LocalCluster(scratch / "cluster", view, workers=2) as dask:
             # warm-up: the workers' first task checks the view and starts a sandbox once
             timed_grade(name, scratch / "warm", submissions(root, scratch / "one", assignment, 1),
