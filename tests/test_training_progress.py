@@ -5,10 +5,45 @@ import re
 
 import nbformat
 import pytest
+import pytorch_lightning as pl
 import torch
 from nbclient import NotebookClient
 
 from i2dl_utils.training import CellProgress, make_trainer
+
+
+class Tiny(pl.LightningModule):
+    """One Linear(4, 1) trained with MSE; `steps` gets on_step(output of the layer) at each training step."""
+
+    def __init__(self, on_step=lambda out: None):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+        self.on_step, self.steps = on_step, []
+
+    def training_step(self, batch, batch_idx):
+        out = self.layer(batch[0])
+        self.steps.append(self.on_step(out))
+        return torch.nn.functional.mse_loss(out.float(), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class Validated(Tiny):
+    """Tiny with a validation step; `validated` gets the epoch of each."""
+
+    def __init__(self):
+        super().__init__()
+        self.validated = []
+
+    def validation_step(self, batch, batch_idx):
+        self.validated.append(self.current_epoch)
+
+
+def loader(n: int = 16):
+    """n random (4,) -> (1,) pairs in batches of 8."""
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(n, 4), torch.randn(n, 1)),
+                                       batch_size=8)
 
 TINY = '''
 import os, torch, pytorch_lightning as pl
@@ -80,25 +115,9 @@ def test_progress_is_off_with_i2dl_progress_bar_0(executed):
 
 def test_outside_a_notebook_the_finished_line_goes_to_stdout(capfd, monkeypatch):
     monkeypatch.delenv("I2DL_PROGRESS_BAR", raising=False)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randn(16, 1)),
-                                         batch_size=8)
-    model = torch.nn.Linear(4, 1)
-    import pytorch_lightning as pl
-
-    class Tiny(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.layer = model
-
-        def training_step(self, batch, batch_idx):
-            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
     trainer = make_trainer(2, name="script")
     assert isinstance(trainer.progress_bar_callback, CellProgress)
-    trainer.fit(Tiny(), loader)
+    trainer.fit(Tiny(), loader())
     out, err = capfd.readouterr()
     assert re.search(r"^script +" + FULL_BAR + r"  epoch 2/2 .*done in", out, re.M), out
     assert "█" not in err
@@ -112,32 +131,16 @@ def test_no_progress_callback_when_off(monkeypatch):
 
 
 def test_a_cpu_fit_uses_only_idle_cores_and_restores_torchs_threads(monkeypatch):
-    import pytorch_lightning as pl
     from i2dl_utils import training
 
     assert 0 <= training.idle_cores() <= os.cpu_count() + 0.5      # measured on this machine's /proc/stat
-    seen = []
-
-    class Tiny(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(4, 1)
-
-        def training_step(self, batch, batch_idx):
-            seen.append(torch.get_num_threads())
-            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randn(16, 1)),
-                                         batch_size=8)
+    model = Tiny(on_step=lambda out: torch.get_num_threads())
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         monkeypatch.setattr(training, "idle_cores", lambda: 0.2)    # another job keeps the cores busy
-        make_trainer(1, enable_progress_bar=False).fit(Tiny(), loader)
-        assert seen == [1, 1] and torch.get_num_threads() == 2
+        make_trainer(1, enable_progress_bar=False).fit(model, loader())
+        assert model.steps == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 
@@ -161,29 +164,11 @@ def test_idle_cores_counts_other_processes_not_this_one(monkeypatch):
 
 def _dtypes_in_a_step(monkeypatch, **env) -> tuple:
     """(trainer precision, dtype of a Linear's output in training_step, dtype of the weights after the fit)."""
-    import pytorch_lightning as pl
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    seen = []
-
-    class Tiny(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(4, 1)
-
-        def training_step(self, batch, batch_idx):
-            out = self.layer(batch[0])
-            seen.append(out.dtype)
-            return torch.nn.functional.mse_loss(out.float(), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1)),
-                                         batch_size=8)
-    model, trainer = Tiny(), make_trainer(1, enable_progress_bar=False)
-    trainer.fit(model, loader)
-    return trainer.precision, seen[0], model.layer.weight.dtype
+    model, trainer = Tiny(on_step=lambda out: out.dtype), make_trainer(1, enable_progress_bar=False)
+    trainer.fit(model, loader(8))
+    return trainer.precision, model.steps[0], model.layer.weight.dtype
 
 
 def test_bfloat16_mixed_precision_only_where_the_cpu_has_it(monkeypatch):
@@ -211,32 +196,15 @@ def test_the_libraries_are_kept_out_of_the_garbage_collectors_sight():
 
 
 def test_validation_about_ten_times_a_run_and_after_the_last_epoch(monkeypatch):
-    import pytorch_lightning as pl
     from i2dl_utils.training import History
 
-    validated = []
-
-    class Tiny(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(4, 1)
-
-        def training_step(self, batch, batch_idx):
-            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
-
-        def validation_step(self, batch, batch_idx):
-            validated.append(self.current_epoch)
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1)),
-                                         batch_size=8)
-    make_trainer(30, enable_progress_bar=False).fit(Tiny(), loader, loader)
-    assert validated == [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]
-    validated.clear()
-    make_trainer(45, enable_progress_bar=False).fit(Tiny(), loader, loader)      # 3 divides 45; 4 does not
-    assert validated[-1] == 44 and len(validated) == 15
-    validated.clear()
-    make_trainer(6, enable_progress_bar=False, history=History()).fit(Tiny(), loader, loader)
-    assert validated == [0, 1, 2, 3, 4, 5]                  # a History's curves have a point per epoch
+    data = loader(8)
+    model = Validated()
+    make_trainer(30, enable_progress_bar=False).fit(model, data, data)
+    assert model.validated == [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]
+    model = Validated()
+    make_trainer(45, enable_progress_bar=False).fit(model, data, data)      # 3 divides 45; 4 does not
+    assert model.validated[-1] == 44 and len(model.validated) == 15
+    model = Validated()
+    make_trainer(6, enable_progress_bar=False, history=History()).fit(model, data, data)
+    assert model.validated == [0, 1, 2, 3, 4, 5]                  # a History's curves have a point per epoch
