@@ -11,7 +11,6 @@ make_trainer's (I2DL_PRECISION=32-true measures float32 on a CPU with bfloat16).
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -22,6 +21,9 @@ import numpy as np
 from i2dl_course.judges import GraderData
 
 from notebook_run import timed_execute
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from test_notebook_autoencoder import comparison_claims, reconstructions  # noqa: E402  (the test's checks)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "source" / "exercise_08" / "1_autoencoder.ipynb"
 MODELS = {"baseline": "classifier", "transfer": "transfer_classifier",
@@ -35,25 +37,6 @@ test_images = to_tensor(load_mnist().test_images)
 print("RESULT " + json.dumps({name: predict(globals()[var], test_images).argmax(1).tolist()
                               for name, var in %r.items()}))
 """ % MODELS
-
-
-def comparison(nb) -> dict:
-    """{row: (val MSE, sharpness)} the reconstruction comparison printed."""
-    text = next(t for t in ("".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells)
-                if "sharpness" in t and "val MSE" in t)
-    return {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r"^(.+?)\s+val MSE (\d\.\d+)\s+sharpness (\d\.\d+)", text, re.M)}
-
-
-def comparison_claims(rows: dict) -> dict:
-    """{claim: held} of the markdown after the reconstruction comparison."""
-    mse, sharp = {k: v[0] for k, v in rows.items()}, {k: v[1] for k, v in rows.items()}
-    return {"all less sharp than the digits": all(v < 1 for v in sharp.values()),
-            "code 64 lower MSE than code 20": mse["code 64, MSE"] < mse["code 20, MSE"],
-            "L1 no sharper than code 20 MSE (0.01 at most), highest MSE":
-                sharp["code 20, L1"] <= sharp["code 20, MSE"] + 0.01 and mse["code 20, L1"] == max(mse.values()),
-            "pretrained most accurate and sharpest": mse["pretrained"] == min(mse.values())
-            and sharp["pretrained"] == max(sharp.values())}
 
 
 def run(offset: int, threads: int) -> tuple:
@@ -70,7 +53,7 @@ def run(offset: int, threads: int) -> tuple:
     labels = GraderData().test_labels
     predictions = json.loads(text.split("RESULT ", 1)[1])
     return (seconds, {m: float((np.array(p) == labels).mean()) for m, p in predictions.items()}, failed,
-            comparison(nb))
+            reconstructions(nb))
 
 
 def main() -> None:

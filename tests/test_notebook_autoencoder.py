@@ -51,10 +51,23 @@ def _table(executed) -> dict:
     return {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"^(\S.*?)\s+(0\.\d{3})$", text, re.M)}
 
 
-def _reconstructions(executed) -> dict:
+def reconstructions(executed) -> dict:
+    """{row: (val MSE, sharpness)} the reconstruction comparison printed."""
     text = next(_text(c) for c in executed.cells if "sharpness" in _text(c) and "val MSE" in _text(c))
     return {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
             for m in re.finditer(r"^(.+?)\s+val MSE (\d\.\d+)\s+sharpness (\d\.\d+)", text, re.M)}
+
+
+def comparison_claims(rows: dict) -> dict:
+    """{claim: held} for the markdown after the reconstruction comparison, of reconstructions()' rows
+    (benchmarks/autoencoder_notebook.py checks them per seed)."""
+    mse, sharp = {k: v[0] for k, v in rows.items()}, {k: v[1] for k, v in rows.items()}
+    return {"all less sharp than the digits": all(v < 1 for v in sharp.values()),
+            "code 64 lower MSE than code 20": mse["code 64, MSE"] < mse["code 20, MSE"],
+            "L1 highest MSE": mse["code 20, L1"] == max(mse.values()),
+            "L1 no sharper than code 20 MSE (0.01 at most)": sharp["code 20, L1"] <= sharp["code 20, MSE"] + 0.01,
+            "pretrained most accurate": mse["pretrained"] == min(mse.values()),
+            "pretrained sharpest": sharp["pretrained"] == max(sharp.values())}
 
 
 def test_closing_table_agrees_with_the_markdown(executed):
@@ -70,14 +83,10 @@ def test_reconstruction_comparison_agrees_with_the_markdown(executed):
     """The markdown says: every reconstruction is less sharp than the digits; the 64-d code has the lower
     MSE of the two short MSE runs; L1 was no sharper than MSE with the same code (at most 0.01 apart)
     and had the highest MSE; the pretrained autoencoder is best on both."""
-    rows = _reconstructions(executed)
+    rows = reconstructions(executed)
     assert len(rows) == 4, rows
-    assert all(sharp < 1 for _, sharp in rows.values())
-    assert rows["code 64, MSE"][0] < rows["code 20, MSE"][0]
-    assert rows["code 20, L1"][0] == max(mse for mse, _ in rows.values())
-    assert rows["code 20, L1"][1] <= rows["code 20, MSE"][1] + 0.01
-    assert rows["pretrained"][0] == min(mse for mse, _ in rows.values())
-    assert rows["pretrained"][1] == max(sharp for _, sharp in rows.values())
+    broken = [claim for claim, held in comparison_claims(rows).items() if not held]
+    assert not broken, (broken, rows)
 
 
 def test_released_stubs_get_no_point_and_the_harness_runs(source, test_ids, fresh_release, tmp_path):
